@@ -1,0 +1,117 @@
+"""Ledger tables (SQLAlchemy Core). Changes go through a new Alembic revision in migrations/versions."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+ACTIVE_STATES = ("starting", "running", "stopping")
+ACTIVE_SQL = "state IN ('starting', 'running', 'stopping')"
+
+hosts = Table(
+    "hosts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("queue", String(64), nullable=False),
+    Column("docker_url", String(1024), nullable=False),
+    Column("address", String(255), nullable=False),
+    Column("cpus", Integer, nullable=False),
+    Column("memory_mib", BigInteger, nullable=False),
+    Column("numa_nodes", Integer, nullable=False, server_default="1"),
+    Column("port_min", Integer, nullable=False, server_default="20000"),
+    Column("port_max", Integer, nullable=False, server_default="20999"),
+    Column("network_mode", String(32), nullable=False, server_default="host"),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("labels", Text, nullable=False, server_default="{}"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+gpus = Table(
+    "gpus", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("host_id", Integer, ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("uuid", String(128), nullable=False, unique=True),
+    Column("model", String(255), nullable=False, server_default=""),
+    Column("memory_mib", BigInteger, nullable=False, server_default="0"),
+    Column("numa_node", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("host_id", "idx", name="uq_gpus_host_idx"),
+)
+
+vessels = Table(
+    "vessels", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("host_id", Integer, ForeignKey("hosts.id"), nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("image", String(512), nullable=False),
+    Column("gpu_uuids", Text, nullable=False, server_default=""),
+    Column("cpuset", Text, nullable=False, server_default=""),
+    Column("cpus", Integer, nullable=False),
+    Column("memory_mib", BigInteger, nullable=False),
+    Column("shm_mib", BigInteger, nullable=False, server_default="0"),
+    Column("ssh_port", Integer),
+    Column("jupyter_port", Integer),
+    Column("address", String(255)),
+    Column("container_id", String(128)),
+    Column("tailscale_key_id", String(128)),
+    Column("tailscale_device_id", String(128)),
+    Column("tailscale_ip", String(64)),
+    Column("keep_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", Text),
+    Index("uq_vessels_active_name", "name", unique=True,
+          sqlite_where=text(ACTIVE_SQL), postgresql_where=text(ACTIVE_SQL)),
+    Index("ix_vessels_state", "state"),
+)
+
+gpu_allocations = Table(
+    "gpu_allocations", metadata,
+    Column("gpu_id", Integer, ForeignKey("gpus.id"), primary_key=True),
+    Column("vessel_id", Integer, ForeignKey("vessels.id"), nullable=False, index=True),
+)
+
+cpu_allocations = Table(
+    "cpu_allocations", metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("cpu", Integer, primary_key=True),
+    Column("vessel_id", Integer, ForeignKey("vessels.id"), nullable=False, index=True),
+)
+
+port_allocations = Table(
+    "port_allocations", metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("vessel_id", Integer, ForeignKey("vessels.id"), nullable=False, index=True),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("vessel", String(64)),
+    Column("host", String(255)),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index("ix_events_vessel", "vessel"),
+)

@@ -1,0 +1,102 @@
+"""A private dockerd (Debian docker.io) on its own socket, host networking only, no bridge.
+
+An executable named ``nvidia-container-runtime-hook`` on dockerd's PATH makes dockerd register its
+NVIDIA device driver; ours records the OCI state it is given and exits 0, so GPU device requests
+succeed and the test can read which GPU UUIDs the container got (NVIDIA_VISIBLE_DEVICES).
+Images live in a cached data-root so the vessel image is built once per machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from tests.harness.procs import CACHE, REPO, Proc, require, wait_for
+
+HOOK = """#!/bin/sh
+# Stand-in for NVIDIA's hook (tests only): record the OCI state, succeed.
+cat >> "{record}"
+echo >> "{record}"
+exit 0
+"""
+
+
+@dataclass
+class Dockerd:
+    url: str
+    socket: Path
+    root: Path
+    hook_record: Path
+    proc: Proc
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.url, timeout=120)
+
+    def stop(self) -> None:
+        with self.client() as c:
+            for ct in c.containers.list(all=True, filters={"label": "slipway.managed=true"}):
+                ct.remove(force=True)
+        self.proc.stop(timeout=20)
+
+
+def start_dockerd(workdir: Path, *, gpu_hook: bool = True) -> Dockerd:
+    exe = require("dockerd", "docker.io")
+    require("containerd", "containerd")
+    root = CACHE / "dockerd"  # data-root kept between runs: images survive
+    root.mkdir(parents=True, exist_ok=True)
+    run = workdir / "dockerd"
+    bindir = run / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    record = run / "nvidia-hook.jsonl"
+    record.touch()
+    if gpu_hook:
+        hook = bindir / "nvidia-container-runtime-hook"
+        hook.write_text(HOOK.format(record=record))
+        hook.chmod(0o755)
+    sock = run / "docker.sock"
+    # dockerd's exec-root and socket need short paths
+    exec_root = Path("/run") / f"slipway-test-dockerd-{os.getpid()}"
+    exec_root.mkdir(parents=True, exist_ok=True)
+    log = run / "dockerd.log"
+    argv = [exe, "--data-root", str(root / "data"), "--exec-root", str(exec_root),
+            "--pidfile", str(run / "dockerd.pid"), "-H", f"unix://{sock}", "--storage-driver=overlay2",
+            "--iptables=false", "--ip6tables=false", "--bridge=none", "--log-level=warn"]
+    # a stale pidfile from a killed run would stop dockerd from starting
+    pid_stale = root / "data" / "docker.pid"
+    if pid_stale.exists():
+        pid_stale.unlink()
+    env = {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin"}
+    proc = Proc(argv, log, env=env)
+    url = f"unix://{sock}"
+
+    def ready() -> bool:
+        with docker.DockerClient(base_url=url, timeout=2) as c:
+            return bool(c.ping())
+
+    wait_for(ready, 60, "dockerd", proc.proc, log)
+    return Dockerd(url, sock, root, record, proc)
+
+
+def ensure_vessel_image(d: Dockerd, tag: str = "slipway/vessel:latest") -> str:
+    """Build the default vessel image into this dockerd (cached: a no-op once built)."""
+    with d.client() as c:
+        try:
+            c.images.get(tag)
+            return tag
+        except docker.errors.ImageNotFound:
+            pass
+    env = {**os.environ, "DOCKER_HOST": d.url}
+    script = REPO / "scripts" / "build-vessel-image.sh"
+    proc = subprocess.run(["bash", str(script), tag], env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"building {tag} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return tag
+
+
+def remove_exec_root(d: Dockerd) -> None:
+    shutil.rmtree(d.root / "exec", ignore_errors=True)
