@@ -38,10 +38,13 @@ class Dockerd:
         return docker.DockerClient(base_url=self.url, timeout=120)
 
     def stop(self) -> None:
-        with self.client() as c:
+        c = self.client()
+        try:
             for ct in c.containers.list(all=True, filters={"label": "slipway.managed=true"}):
                 ct.remove(force=True)
-        self.proc.stop(timeout=20)
+        finally:
+            c.close()
+            self.proc.stop(timeout=20)
 
 
 def start_dockerd(workdir: Path, *, gpu_hook: bool = True) -> Dockerd:
@@ -75,21 +78,30 @@ def start_dockerd(workdir: Path, *, gpu_hook: bool = True) -> Dockerd:
     url = f"unix://{sock}"
 
     def ready() -> bool:
-        with docker.DockerClient(base_url=url, timeout=2) as c:
+        c = docker.DockerClient(base_url=url, timeout=2)
+        try:
             return bool(c.ping())
+        finally:
+            c.close()
 
-    wait_for(ready, 60, "dockerd", proc.proc, log)
+    try:
+        wait_for(ready, 60, "dockerd", proc.proc, log)
+    except BaseException:
+        proc.stop()
+        raise
     return Dockerd(url, sock, root, record, proc)
 
 
 def ensure_vessel_image(d: Dockerd, tag: str = "slipway/vessel:latest") -> str:
     """Build the default vessel image into this dockerd (cached: a no-op once built)."""
-    with d.client() as c:
-        try:
-            c.images.get(tag)
-            return tag
-        except docker.errors.ImageNotFound:
-            pass
+    c = d.client()
+    try:
+        c.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    finally:
+        c.close()
     env = {**os.environ, "DOCKER_HOST": d.url}
     script = REPO / "scripts" / "build-vessel-image.sh"
     proc = subprocess.run(["bash", str(script), tag], env=env, capture_output=True, text=True, check=False)

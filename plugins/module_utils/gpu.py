@@ -1,0 +1,1 @@
+../../src/slipway/gpu.py
