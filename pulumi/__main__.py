@@ -1,0 +1,11 @@
+"""Slipway's Pulumi program: wiring only. Settings are read once; components never read config.
+
+    pulumi login --local            # or: pulumi login s3://my-bucket/slipway
+    pulumi stack select dev         # Pulumi.dev.yaml
+    pulumi up
+"""
+
+from slipway.cloud.settings import Settings
+from slipway.cloud.stack import build_stack, export
+
+export(build_stack(Settings.from_pulumi()))

@@ -1,0 +1,144 @@
+"""``BatchCompute``: AWS Batch for commit-triggered DVC runs (the seed's per-project CloudFormation)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws.batch as batch
+import pulumi_aws.cloudwatch as cloudwatch
+import pulumi_aws.ec2 as ec2
+import pulumi_aws.iam as iam
+
+from slipway.cloud import policies
+from slipway.cloud.ecs import ECS_INSTANCE_POLICY
+from slipway.cloud.settings import Project
+
+
+def container_properties(project: Project, image: str, job_role_arn: str, execution_role_arn: str,
+                         log_group: str, region: str) -> str:
+    """Batch container properties with the project's default vCPU/memory/GPU resource requirements."""
+    requirements = [{"type": "VCPU", "value": str(project.vcpus)},
+                    {"type": "MEMORY", "value": str(project.memory)}]
+    if project.gpus:
+        requirements.append({"type": "GPU", "value": str(project.gpus)})
+    return json.dumps({
+        "image": image,
+        "command": ["dvc", "repro"],
+        "resourceRequirements": requirements,
+        "jobRoleArn": job_role_arn,
+        "executionRoleArn": execution_role_arn,
+        "environment": [{"name": "SLIPWAY_PROJECT", "value": project.name}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": project.name}},
+    }, sort_keys=True)
+
+
+@dataclass
+class BatchComputeArgs:
+    prefix: str
+    region: str
+    vpc_id: str
+    subnet_ids: Sequence[str]
+    projects: Sequence[Project]
+    repository_urls: Mapping[str, Any]
+    repository_arns: Sequence[Any]
+    gpu_ami_id: Any
+    cpu_instance_types: Sequence[str] = ("c6i", "m6i", "r6i")
+    gpu_instance_types: Sequence[str] = ("g5",)
+    cpu_max_vcpus: int = 256
+    gpu_max_vcpus: int = 64
+    gpu_queue_priority: int = 100
+    cpu_queue_priority: int = 50
+    log_retention_days: int = 30
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class BatchCompute(pulumi.ComponentResource):
+    """Compute environments ``<prefix>-cpu-spot``, ``<prefix>-cpu-ondemand``, ``<prefix>-gpu``; job queues
+    ``<prefix>-gpu`` and ``<prefix>-cpu`` (spot first, then on-demand); one job definition
+    ``<prefix>-ml-<repo>`` per project."""
+
+    def __init__(self, name: str, args: BatchComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("slipway:aws:BatchCompute", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+
+        self.log_group = cloudwatch.LogGroup(f"{name}-logs", name=f"/slipway/{args.prefix}/batch",
+                                             retention_in_days=args.log_retention_days, tags=tags, opts=child)
+        self.security_group = ec2.SecurityGroup(
+            f"{name}-sg", name=f"{args.prefix}-batch", vpc_id=args.vpc_id,
+            description="Slipway Batch instances: no inbound traffic",
+            egress=[ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            tags=tags, opts=child)
+        self.instance_role = iam.Role(f"{name}-instance", name=f"{args.prefix}-batch-instance",
+                                      assume_role_policy=pulumi.Output.json_dumps(
+                                          policies.assume_role("ec2.amazonaws.com")), tags=tags, opts=child)
+        iam.RolePolicyAttachment(f"{name}-instance-ecs", role=self.instance_role.name,
+                                 policy_arn=ECS_INSTANCE_POLICY, opts=child)
+        self.instance_profile = iam.InstanceProfile(f"{name}-instance-profile", role=self.instance_role.name,
+                                                    name=f"{args.prefix}-batch-instance", opts=child)
+        self.execution_role = iam.Role(f"{name}-execution", name=f"{args.prefix}-batch-execution",
+                                       assume_role_policy=pulumi.Output.json_dumps(
+                                           policies.assume_role("ecs-tasks.amazonaws.com")), tags=tags, opts=child)
+        iam.RolePolicy(f"{name}-execution-policy", role=self.execution_role.id, opts=child,
+                       policy=pulumi.Output.json_dumps(policies.document(
+                           *policies.ecr_pull(args.repository_arns),
+                           policies.logs_write(self.log_group.arn, self.log_group.arn.apply(lambda a: f"{a}:*")))))
+        self.job_role = iam.Role(f"{name}-job", name=f"{args.prefix}-batch-job",
+                                 assume_role_policy=pulumi.Output.json_dumps(
+                                     policies.assume_role("ecs-tasks.amazonaws.com")), tags=tags, opts=child)
+
+        def environment(suffix: str, kind: str, types: Sequence[str], max_vcpus: int, gpu: bool,
+                        strategy: str) -> batch.ComputeEnvironment:
+            ec2_config = None
+            if gpu:
+                ec2_config = [batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(
+                    image_type="ECS_AL2_NVIDIA", image_id_override=args.gpu_ami_id)]
+            return batch.ComputeEnvironment(
+                f"{name}-{suffix}", name=f"{args.prefix}-{suffix}", type="MANAGED", tags=tags, opts=child,
+                compute_resources=batch.ComputeEnvironmentComputeResourcesArgs(
+                    type=kind, allocation_strategy=strategy, min_vcpus=0, max_vcpus=max_vcpus,
+                    instance_types=list(types), instance_role=self.instance_profile.arn,
+                    subnets=list(args.subnet_ids), security_group_ids=[self.security_group.id],
+                    ec2_configurations=ec2_config, tags=tags))
+
+        self.cpu_spot = environment("cpu-spot", "SPOT", args.cpu_instance_types, args.cpu_max_vcpus, False,
+                                    "SPOT_PRICE_CAPACITY_OPTIMIZED")
+        self.cpu_on_demand = environment("cpu-ondemand", "EC2", args.cpu_instance_types, args.cpu_max_vcpus,
+                                         False, "BEST_FIT_PROGRESSIVE")
+        self.queues: dict[str, batch.JobQueue] = {}
+        self.queues["cpu"] = batch.JobQueue(
+            f"{name}-cpu-queue", name=f"{args.prefix}-cpu", state="ENABLED", priority=args.cpu_queue_priority,
+            compute_environment_orders=[
+                batch.JobQueueComputeEnvironmentOrderArgs(order=1, compute_environment=self.cpu_spot.arn),
+                batch.JobQueueComputeEnvironmentOrderArgs(order=2, compute_environment=self.cpu_on_demand.arn)],
+            tags=tags, opts=child)
+        if args.gpu_instance_types:
+            self.gpu = environment("gpu", "EC2", args.gpu_instance_types, args.gpu_max_vcpus, True,
+                                   "BEST_FIT_PROGRESSIVE")
+            self.queues["gpu"] = batch.JobQueue(
+                f"{name}-gpu-queue", name=f"{args.prefix}-gpu", state="ENABLED", priority=args.gpu_queue_priority,
+                compute_environment_orders=[
+                    batch.JobQueueComputeEnvironmentOrderArgs(order=1, compute_environment=self.gpu.arn)],
+                tags=tags, opts=child)
+
+        self.job_definitions: dict[str, batch.JobDefinition] = {}
+        for project in args.projects:
+            image = pulumi.Output.concat(args.repository_urls[project.name], f":{project.variant}-latest")
+            props = pulumi.Output.all(image, self.job_role.arn, self.execution_role.arn, self.log_group.name).apply(
+                lambda v, p=project: container_properties(p, v[0], v[1], v[2], v[3], args.region))
+            self.job_definitions[project.name] = batch.JobDefinition(
+                f"{name}-{project.name}", name=f"{args.prefix}-ml-{project.name}", type="container",
+                platform_capabilities=["EC2"], container_properties=props, propagate_tags=True,
+                retry_strategy=batch.JobDefinitionRetryStrategyArgs(attempts=2, evaluate_on_exit=[
+                    batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(on_status_reason="Host EC2*",
+                                                                       action="RETRY"),
+                    batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(on_reason="*", action="EXIT")]),
+                tags={**tags, "slipway:project": project.name}, opts=child)
+        self.queue_arns = {k: q.arn for k, q in self.queues.items()}
+        self.job_definition_arns = {k: d.arn for k, d in self.job_definitions.items()}
+        self.register_outputs({"queue_arns": self.queue_arns, "job_definition_arns": self.job_definition_arns})
