@@ -72,8 +72,7 @@ def validate_against_fleet(req: VesselRequest, hosts: Sequence[HostState]) -> No
         plural = "GPU" if req.gpus == 1 else "GPUs"
         per_host = ", ".join(f"{h.name} has {h.gpus_total}" for h in sorted(pool, key=lambda h: h.name)[:20])
         raise ValidationError("gpus", f"no host in {where} has {req.gpus} {plural}: {per_host}",
-                              allowed=f"0 to {most_gpus} (the most GPUs one host in {where} has)",
-                              got=req.gpus)
+                              allowed=f"0 to {most_gpus} (the most GPUs one host in {where} has)")
     most_cpus = max(h.cpus_total for h in pool)
     if req.cpus > most_cpus:
         raise ValidationError("cpus", f"no host in {where} has {req.cpus} CPUs",

@@ -77,14 +77,14 @@ class BatchCompute(pulumi.ComponentResource):
         self.instance_role = iam.Role(f"{name}-instance", name=f"{args.prefix}-batch-instance",
                                       assume_role_policy=pulumi.Output.json_dumps(
                                           policies.assume_role("ec2.amazonaws.com")), tags=tags, opts=child)
-        iam.RolePolicyAttachment(f"{name}-instance-ecs", role=self.instance_role.name,
+        self.instance_policy = iam.RolePolicyAttachment(f"{name}-instance-ecs", role=self.instance_role.name,
                                  policy_arn=ECS_INSTANCE_POLICY, opts=child)
         self.instance_profile = iam.InstanceProfile(f"{name}-instance-profile", role=self.instance_role.name,
                                                     name=f"{args.prefix}-batch-instance", opts=child)
         self.execution_role = iam.Role(f"{name}-execution", name=f"{args.prefix}-batch-execution",
                                        assume_role_policy=pulumi.Output.json_dumps(
                                            policies.assume_role("ecs-tasks.amazonaws.com")), tags=tags, opts=child)
-        iam.RolePolicy(f"{name}-execution-policy", role=self.execution_role.id, opts=child,
+        self.execution_policy = iam.RolePolicy(f"{name}-execution-policy", role=self.execution_role.id, opts=child,
                        policy=pulumi.Output.json_dumps(policies.document(
                            *policies.ecr_pull(args.repository_arns),
                            policies.logs_write(self.log_group.arn, self.log_group.arn.apply(lambda a: f"{a}:*")))))
@@ -134,7 +134,7 @@ class BatchCompute(pulumi.ComponentResource):
             self.job_definitions[project.name] = batch.JobDefinition(
                 f"{name}-{project.name}", name=f"{args.prefix}-ml-{project.name}", type="container",
                 platform_capabilities=["EC2"], container_properties=props, propagate_tags=True,
-                retry_strategy=batch.JobDefinitionRetryStrategyArgs(attempts=2, evaluate_on_exit=[
+                retry_strategy=batch.JobDefinitionRetryStrategyArgs(attempts=2, evaluate_on_exits=[
                     batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(on_status_reason="Host EC2*",
                                                                        action="RETRY"),
                     batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(on_reason="*", action="EXIT")]),

@@ -94,7 +94,7 @@ class EcsCompute(pulumi.ComponentResource):
                                       assume_role_policy=pulumi.Output.json_dumps(
                                           policies.assume_role("ec2.amazonaws.com")),
                                       tags=tags, opts=child)
-        iam.RolePolicyAttachment(f"{name}-instance-ecs", role=self.instance_role.name,
+        self.instance_policy = iam.RolePolicyAttachment(f"{name}-instance-ecs", role=self.instance_role.name,
                                  policy_arn=ECS_INSTANCE_POLICY, opts=child)
         self.instance_profile = iam.InstanceProfile(f"{name}-instance-profile", name=f"{args.prefix}-ecs-instance",
                                                     role=self.instance_role.name, opts=child)

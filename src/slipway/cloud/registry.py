@@ -60,6 +60,7 @@ class ImageRegistry(pulumi.ComponentResource):
         super().__init__("slipway:aws:ImageRegistry", name, None, opts)
         policy = json.dumps(lifecycle_policy(args.variants, args.keep_images, args.untagged_expiry_days))
         self.repositories = {}
+        self.lifecycle_policies: dict[str, ecr.LifecyclePolicy] = {}
         for project in args.projects:
             repo = ecr.Repository(
                 f"{name}-{project}",
@@ -73,7 +74,7 @@ class ImageRegistry(pulumi.ComponentResource):
                 tags={**args.tags, "slipway:project": project},
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            ecr.LifecyclePolicy(f"{name}-{project}-lifecycle", repository=repo.name, policy=policy,
+            self.lifecycle_policies[project] = ecr.LifecyclePolicy(f"{name}-{project}-lifecycle", repository=repo.name, policy=policy,
                                 opts=pulumi.ResourceOptions(parent=self))
             self.repositories[project] = repo
         self.repository_urls = pulumi.Output.all(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -30,8 +31,14 @@ OUTPUTS: dict[str, str] = {
 }
 
 
+@dataclass
+class Stack:
+    outputs: dict[str, Any]
+    components: dict[str, pulumi.ComponentResource]
+
+
 def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
-                process_base_template: dict[str, Any] | None = None) -> dict[str, Any]:
+                process_base_template: dict[str, Any] | None = None) -> Stack:
     tags = s.all_tags()
     registry = ImageRegistry("registry", ImageRegistryArgs(
         prefix=s.registry_prefix, projects=[p.name for p in s.projects], variants=s.variants,
@@ -63,6 +70,8 @@ def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
         "batchJobDefinitions": {p: d.name for p, d in batch.job_definitions.items()},
         "secretArns": secrets.arns,
     }
+    components: dict[str, pulumi.ComponentResource] = {"registry": registry, "secrets": secrets, "ecs": ecs,
+                                                        "batch": batch}
     if s.prefect_api_url:
         from slipway.cloud.platform import PrefectPlatform, PrefectPlatformArgs
 
@@ -75,9 +84,10 @@ def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
             process_base_template=process_base_template))
         outputs["prefectWorkPools"] = platform.pool_names
         outputs["prefectAwsBlock"] = platform.aws_block.name
-    return outputs
+        components["prefect"] = platform
+    return Stack(outputs, components)
 
 
-def export(outputs: dict[str, Any]) -> None:
-    for key, value in outputs.items():
+def export(stack: Stack) -> None:
+    for key, value in stack.outputs.items():
         pulumi.export(key, value)

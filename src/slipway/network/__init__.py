@@ -1,0 +1,1 @@
+"""How people reach vessels: Tailscale (ephemeral nodes) and the user's SSH config."""

@@ -1,0 +1,99 @@
+"""``slipway variants resolve|hash``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from slipway.errors import SlipwayError
+from slipway.variants.hashing import HASHES_FILE
+from slipway.variants.project import Project
+from slipway.variants.service import check_hashes, compute, write_hashes
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _fail(exc: SlipwayError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group()
+def variants() -> None:
+    """Resolve and hash environment variants (poetry.lock or uv.lock)."""
+
+
+@variants.command()
+@click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="Directory with pyproject.toml and its lock.")
+@click.option("--variant", default=None, help="A declared variant (instead of --groups/--extras).")
+@click.option("--groups", default="", help="Comma-separated dependency groups on top of main.")
+@click.option("--extras", default="", help="Comma-separated extras.")
+@click.option("--python", default=None, help="Target Python (default: [tool.slipway].python or 3.12).")
+@click.option("--machine", type=click.Choice(["x86_64", "aarch64"]), default=None, help="Target architecture.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def resolve(project_dir: Path, variant: str | None, groups: str, extras: str, python: str | None,
+            machine: str | None, as_json: bool) -> None:
+    """Print the packages a selection installs: name, version, source."""
+    try:
+        proj = Project(project_dir)
+        target = proj.target(python, machine)
+        if variant:
+            sel = proj.select_variant(variant, target)
+        else:
+            sel = proj.select(_split(groups), _split(extras), target)
+    except SlipwayError as exc:
+        _fail(exc)
+        return
+    rows = [p.as_dict() for p in sel.packages]
+    if as_json:
+        click.echo(json.dumps({"target": target.canonical(), "groups": list(sel.groups),
+                               "extras": list(sel.extras), "lock": sel.lock_kind, "packages": rows}, indent=2))
+        return
+    width = max([len(r["name"]) for r in rows] + [4])
+    vwidth = max([len(r["version"]) for r in rows] + [7])
+    click.echo(f"{'name':<{width}}  {'version':<{vwidth}}  source")
+    for r in rows:
+        click.echo(f"{r['name']:<{width}}  {r['version']:<{vwidth}}  {r['source']}")
+
+
+@variants.command("hash")
+@click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="Directory with pyproject.toml and its lock.")
+@click.option("--python", default=None, help="Target Python (default: [tool.slipway].python or 3.12).")
+@click.option("--machine", type=click.Choice(["x86_64", "aarch64"]), default=None, help="Target architecture.")
+@click.option("--check", "mode", flag_value="check", help=f"Exit 1 when {HASHES_FILE} is stale.")
+@click.option("--write", "mode", flag_value="write", help=f"Update {HASHES_FILE}.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (hash and packages of every variant).")
+def hash_(project_dir: Path, python: str | None, machine: str | None, mode: str | None, as_json: bool) -> None:
+    """Print `variant hash` lines; --check / --write the committed hashes file."""
+    try:
+        results = compute(project_dir, python=python, machine=machine)
+        if mode == "check":
+            chk = check_hashes(project_dir, results)
+        elif mode == "write":
+            chk = write_hashes(project_dir, results)
+        else:
+            chk = None
+    except SlipwayError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            click.echo(f"{r.variant.name} {r.hash}")
+    if chk is not None and mode == "check" and not chk.fresh:
+        click.echo(f"error: {chk.path.name} is stale for variant(s) {', '.join(chk.stale)}: "
+                   "run `slipway variants hash --write`", err=True)
+        sys.exit(1)
+    if chk is not None and mode == "write":
+        click.echo(f"{'updated' if not chk.fresh else 'unchanged'} {chk.path}", err=True)
+
+
+__all__ = ["Project", "variants"]

@@ -1,0 +1,113 @@
+"""Version constraints as written in lock files: poetry's (``^1.2``, ``~1.2``, ``1.*``, ``>=1 <2``,
+``a || b``) and PEP 440 specifiers. Used to pick among several locked versions of one package."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+Check = Callable[[Version], bool]
+_SPLIT = re.compile(r"\s*,\s*|\s+(?![^<>=!~]*$)")
+_OP = re.compile(r"^(===|==|!=|<=|>=|~=|<|>|=)?\s*(.+)$")
+
+
+def _release(text: str) -> list[int]:
+    out = []
+    for part in text.split("."):
+        m = re.match(r"\d+", part)
+        if not m:
+            break
+        out.append(int(m.group(0)))
+    return out or [0]
+
+
+def _upper_caret(text: str) -> Version:
+    rel = _release(text)
+    for i, n in enumerate(rel):
+        if n != 0 or i == len(rel) - 1:
+            bumped = rel[: i + 1]
+            bumped[-1] += 1
+            return Version(".".join(map(str, bumped)))
+    return Version("1")  # pragma: no cover - loop always returns
+
+
+def _upper_tilde(text: str) -> Version:
+    rel = _release(text)
+    keep = rel[:2] if len(rel) >= 2 else rel[:1]
+    keep = list(keep)
+    keep[-1] += 1
+    return Version(".".join(map(str, keep)))
+
+
+def _one(term: str) -> Check:
+    term = term.strip()
+    if term in ("", "*"):
+        return lambda v: True
+    if term.startswith("^"):
+        lo, hi = Version(term[1:].strip()), _upper_caret(term[1:].strip())
+        return lambda v: lo <= v < hi
+    if term.startswith("~") and not term.startswith("~="):
+        lo, hi = Version(term[1:].strip()), _upper_tilde(term[1:].strip())
+        return lambda v: lo <= v < hi
+    m = _OP.match(term)
+    if not m:
+        raise ValueError(term)
+    op, ver = m.group(1) or "==", m.group(2).strip()
+    if op == "=":
+        op = "=="
+    if ver.endswith(".*") and op in ("==", "!="):
+        spec = SpecifierSet(f"{op}{ver}")
+        return lambda v: spec.contains(v, prereleases=True)
+    spec = SpecifierSet(f"{op}{ver}")
+    return lambda v: spec.contains(v, prereleases=True)
+
+
+@lru_cache(maxsize=8192)
+def compile_constraint(text: str) -> Check:
+    """A predicate over versions; an unparseable constraint allows everything (the lock decides)."""
+    alternatives = [a for a in re.split(r"\s*\|\|?\s*", text.strip()) if a]
+    checks: list[list[Check]] = []
+    try:
+        for alt in alternatives:
+            terms = [t for t in re.split(r"\s*,\s*", alt) if t]
+            expanded: list[str] = []
+            for t in terms:
+                # poetry allows space-separated terms: ">=1.0 <2.0"
+                expanded.extend(re.findall(r"(?:[<>=!~^]=?=?\s*)?[^\s<>=!~^,]+", t))
+            checks.append([_one(t) for t in expanded])
+    except (InvalidSpecifier, InvalidVersion, ValueError):
+        return lambda v: True
+    if not checks:
+        return lambda v: True
+    return lambda v: any(all(c(v) for c in alt) for alt in checks)
+
+
+def allows(constraint: str | None, version: str) -> bool:
+    if not constraint:
+        return True
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return True
+    return compile_constraint(constraint)(v)
+
+
+def pep440(constraint: str) -> str:
+    """A poetry constraint as a PEP 440 specifier (``^1.2`` -> ``>=1.2,<2``); ``*`` -> ``""``."""
+    out = []
+    for term in re.split(r"\s*,\s*|\s+", constraint.strip()):
+        if term in ("", "*"):
+            continue
+        if term.startswith("^"):
+            out.append(f">={term[1:]},<{_upper_caret(term[1:])}")
+        elif term.startswith("~") and not term.startswith("~="):
+            out.append(f">={term[1:]},<{_upper_tilde(term[1:])}")
+        elif term[0].isdigit():
+            out.append(f"=={term}")
+        else:
+            out.append(term)
+    return ",".join(out)

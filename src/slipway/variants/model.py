@@ -1,0 +1,52 @@
+"""Plain data shared by the lock readers, the selection and the hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Source:
+    """Where a package's artefact comes from, pinned.
+
+    ``kind`` is one of ``registry`` (``ref`` = index URL), ``git`` (``ref`` = repository URL,
+    ``pin`` = the resolved commit, never a branch name, ``subdirectory``), ``url`` (``ref`` = URL,
+    ``pin`` = ``sha256:...`` of the artefact when the lock records one), ``path`` (``ref`` = path
+    relative to the project, ``pin`` = ``sha256:...`` content digest of what it points at).
+    """
+
+    kind: str
+    ref: str
+    pin: str = ""
+    subdirectory: str = ""
+
+    def canonical(self) -> str:
+        text = f"{self.kind}+{self.ref}"
+        if self.pin:
+            text += f"@{self.pin}"
+        if self.subdirectory:
+            text += f"#subdirectory={self.subdirectory}"
+        return text
+
+
+PYPI = "https://pypi.org/simple"
+
+
+@dataclass(frozen=True, order=True)
+class Package:
+    name: str  # PEP 503 normalised
+    version: str
+    source: Source
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "source": self.source.canonical()}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one variant installs for one target: sorted, unique packages."""
+
+    packages: tuple[Package, ...]
+    groups: tuple[str, ...]
+    extras: tuple[str, ...]
+    lock_kind: str  # "poetry" or "uv"

@@ -1,0 +1,312 @@
+"""poetry.lock (1.1, 2.0, 2.1) selection, as ``poetry export`` (poetry-plugin-export) selects.
+
+Lock 2.1 records, per package, the groups that need it and a marker per group: the selection is
+every package with a selected group whose marker holds for the target and the chosen extras.
+Older locks carry no such data: the selection walks the closure from the project's own
+requirements (pyproject.toml), evaluating every marker for the target, honouring extras and
+picking among several locked versions of one name by constraint and Python range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from slipway.errors import ValidationError
+from slipway.variants.constraints import allows
+from slipway.variants.digest import path_digest
+from slipway.variants.markers import Target, evaluate
+from slipway.variants.model import PYPI, Package, Source
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _name_of(spec: str) -> str:
+    m = _NAME.match(spec)
+    return canonicalize_name(m.group(1)) if m else canonicalize_name(spec)
+
+
+@dataclass
+class Req:
+    name: str
+    constraint: str = "*"
+    marker: str = ""
+    python: str = ""
+    extras: frozenset[str] = frozenset()
+    optional: bool = False
+    url: str = ""
+    git: str = ""
+    path: str = ""
+
+
+@dataclass
+class Locked:
+    name: str
+    version: str
+    optional: bool
+    python: str
+    raw_source: Mapping[str, Any]
+    requires: list[Req] = field(default_factory=list)
+    extras: dict[str, set[str]] = field(default_factory=dict)
+    groups: tuple[str, ...] = ("main",)
+    markers: dict[str, str] | str | None = None
+
+
+def _reqs(name: str, value: Any) -> list[Req]:
+    n = canonicalize_name(name)
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(Req(n, item))
+            continue
+        if not isinstance(item, dict):
+            continue
+        marker = str(item.get("markers", "") or "")
+        platform = item.get("platform")
+        if platform:
+            pm = f'sys_platform == "{platform}"'
+            marker = f"({marker}) and {pm}" if marker else pm
+        out.append(Req(n, str(item.get("version", "*") or "*"), marker, str(item.get("python", "") or ""),
+                       frozenset(canonicalize_name(e) for e in item.get("extras", []) or []),
+                       bool(item.get("optional", False)), str(item.get("url", "") or ""),
+                       str(item.get("git", "") or ""), str(item.get("path", "") or "")))
+    return out
+
+
+def parse_packages(lock: Mapping[str, Any]) -> list[Locked]:
+    out = []
+    for raw in lock.get("package", []):
+        pkg = Locked(canonicalize_name(raw["name"]), str(raw["version"]), bool(raw.get("optional", False)),
+                     str(raw.get("python-versions", "*") or "*"), raw.get("source", {}) or {})
+        for dep, value in (raw.get("dependencies") or {}).items():
+            pkg.requires.extend(_reqs(dep, value))
+        for extra, specs in (raw.get("extras") or {}).items():
+            pkg.extras[canonicalize_name(extra)] = {_name_of(s) for s in specs}
+        if "groups" in raw:
+            pkg.groups = tuple(raw["groups"])
+        pkg.markers = raw.get("markers")
+        out.append(pkg)
+    return out
+
+
+def _git_url(url: str) -> str:
+    return url[:-4] if url.endswith(".git") else url
+
+
+def _file_hash(raw: Mapping[str, Any], lock: Mapping[str, Any], name: str) -> str:
+    files = raw.get("files")
+    if files is None:
+        files = (lock.get("metadata", {}).get("files", {}) or {}).get(name, [])
+    hashes = sorted(str(f.get("hash", "")) for f in files or [] if isinstance(f, dict))
+    if len(hashes) == 1:
+        return hashes[0]
+    return ("sha256:" + hashlib.sha256(json.dumps(hashes).encode()).hexdigest()) if hashes else ""
+
+
+def source_of(pkg: Locked, lock: Mapping[str, Any], project: Path, raw: Mapping[str, Any]) -> Source:
+    src = pkg.raw_source
+    kind = str(src.get("type", "") or "")
+    url = str(src.get("url", "") or "")
+    if not kind:
+        return Source("registry", PYPI)
+    if kind == "legacy":
+        return Source("registry", url.rstrip("/"))
+    if kind == "git":
+        commit = str(src.get("resolved_reference") or src.get("reference") or "")
+        return Source("git", _git_url(url), commit, str(src.get("subdirectory", "") or ""))
+    if kind == "url":
+        return Source("url", url, _file_hash(raw, lock, pkg.name))
+    if kind in ("directory", "file"):
+        return Source("path", url, path_digest(project, url))
+    return Source(kind, url)
+
+
+def _same_source(req: Req, pkg: Locked) -> bool:
+    src = pkg.raw_source
+    if req.url:
+        return src.get("type") == "url" and src.get("url") == req.url
+    if req.git:
+        return src.get("type") == "git" and _git_url(str(src.get("url", ""))) == _git_url(req.git)
+    if req.path:
+        return src.get("type") in ("directory", "file")
+    return True
+
+
+def _python_ok(constraint: str, target: Target) -> bool:
+    return allows(constraint, target.env["python_full_version"]) if constraint and constraint != "*" else True
+
+
+class PoetryLock:
+    def __init__(self, lock: Mapping[str, Any], project: Path) -> None:
+        self.lock = lock
+        self.project = project
+        self.packages = parse_packages(lock)
+        self._raw = {id(p): r for p, r in zip(self.packages, lock.get("package", []), strict=True)}
+        self.by_name: dict[str, list[Locked]] = {}
+        for p in self.packages:
+            self.by_name.setdefault(p.name, []).append(p)
+        self.version = str(lock.get("metadata", {}).get("lock-version", "1.0"))
+
+    @property
+    def per_group_markers(self) -> bool:
+        try:
+            major, minor = (int(x) for x in self.version.split(".")[:2])
+        except ValueError:
+            return False
+        return (major, minor) >= (2, 1)
+
+    def to_package(self, pkg: Locked) -> Package:
+        return Package(pkg.name, pkg.version, source_of(pkg, self.lock, self.project, self._raw[id(pkg)]))
+
+    # -- lock 2.1 ------------------------------------------------------------------------
+    def select_marked(self, groups: set[str], extras: frozenset[str], target: Target) -> list[Locked]:
+        out = []
+        for pkg in self.packages:
+            mine = {canonicalize_name(g) for g in pkg.groups} & groups
+            if not mine:
+                continue
+            markers = pkg.markers
+            if markers is None or isinstance(markers, str):
+                ok = evaluate(markers or "", target, extras)
+            else:
+                by_group = {canonicalize_name(g): m for g, m in markers.items()}
+                ok = any(evaluate(by_group.get(g, ""), target, extras) for g in mine)
+            if ok:
+                out.append(pkg)
+        return out
+
+    # -- older locks: walk from the project's requirements -------------------------------
+    def _extra_names(self, extras: frozenset[str]) -> set[str]:
+        locked_extras = {canonicalize_name(k): [_name_of(s) for s in v]
+                         for k, v in (self.lock.get("extras") or {}).items()}
+        stack = [n for e in extras for n in locked_extras.get(e, [])]
+        seen: set[str] = set()
+        while stack:
+            name = stack.pop()
+            cands = self.by_name.get(name)
+            if not cands or name in seen:
+                continue
+            seen.add(name)
+            stack.extend(r.name for r in cands[-1].requires)
+        return seen
+
+    def _choose(self, req: Req, target: Target, decided: dict[str, Locked]) -> Locked | None:
+        cands = sorted(self.by_name.get(req.name, []), key=lambda p: _vkey(p.version), reverse=True)
+        compatible = [p for p in cands if allows(req.constraint, p.version) and _python_ok(p.python, target)
+                      and _same_source(req, p)]
+        prior = decided.get(req.name)
+        if prior is not None and prior in compatible:
+            return prior
+        if compatible:
+            return compatible[0]
+        if len(cands) == 1 and not (req.url or req.git):
+            return cands[0]
+        return None
+
+    def select_walk(self, roots: Iterable[Req], root_name: str, extras: frozenset[str],
+                    target: Target) -> list[Locked]:
+        extra_names = self._extra_names(extras)
+        queue: list[Req] = []
+        for req in roots:
+            if req.python and not _python_ok(req.python, target):
+                continue
+            if not evaluate(req.marker, target, extras):
+                continue
+            cands = self.by_name.get(req.name)
+            if not cands:
+                continue
+            if cands[0].optional and req.name not in extra_names:
+                continue
+            queue.append(req)
+        decided: dict[str, Locked] = {}
+        chosen: dict[int, Locked] = {}
+        seen: set[tuple[str, str, str, frozenset[str], str]] = set()
+        while queue:
+            req = queue.pop(0)
+            key = (req.name, req.constraint, req.url or req.git or req.path, req.extras, req.python)
+            if key in seen or req.name == root_name:
+                continue
+            seen.add(key)
+            pkg = self._choose(req, target, decided)
+            if pkg is None:
+                raise ValidationError("poetry.lock", f"has no locked package for {req.name} {req.constraint}; "
+                                      "the lock does not match pyproject.toml: run `poetry lock`")
+            decided.setdefault(pkg.name, pkg)
+            chosen[id(pkg)] = pkg
+            for dep in pkg.requires:
+                if dep.optional and not any(dep.name in pkg.extras.get(f, ()) for f in req.extras):
+                    continue
+                if dep.python and not _python_ok(dep.python, target):
+                    continue
+                if not evaluate(dep.marker, target, None):
+                    continue
+                queue.append(dep)
+        return list(chosen.values())
+
+
+def _vkey(version: str) -> Any:
+    from packaging.version import InvalidVersion, Version
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def root_requirements(pyproject: Mapping[str, Any], groups: set[str]) -> list[Req]:
+    """The project's own requirements in ``groups`` (poetry's ``with_dependency_groups(only=True)``)."""
+    tool = pyproject.get("tool", {}).get("poetry", {})
+    project = pyproject.get("project", {})
+    out: list[Req] = []
+    if "main" in groups:
+        poetry_main = {canonicalize_name(k): v for k, v in (tool.get("dependencies") or {}).items()
+                       if k.lower() != "python"}
+        pep621 = project.get("dependencies")
+        if pep621 is not None:
+            for spec in pep621:
+                out.extend(_pep508(spec, poetry_main))
+            for extra, specs in (project.get("optional-dependencies") or {}).items():
+                for spec in specs:
+                    for r in _pep508(spec, poetry_main):
+                        r.optional = True
+                        out.append(r)
+        else:
+            for name, value in poetry_main.items():
+                out.extend(_reqs(name, value))
+    legacy_dev = tool.get("dev-dependencies")
+    if legacy_dev and "dev" in groups:
+        for name, value in legacy_dev.items():
+            out.extend(_reqs(name, value))
+    for gname, gdata in (tool.get("group") or {}).items():
+        if canonicalize_name(gname) in groups:
+            for name, value in (gdata.get("dependencies") or {}).items():
+                out.extend(_reqs(name, value))
+    for gname, specs in (pyproject.get("dependency-groups") or {}).items():
+        if canonicalize_name(gname) in groups:
+            for spec in specs:
+                if isinstance(spec, str):
+                    out.extend(_pep508(spec, {}))
+    return out
+
+
+def _pep508(spec: str, overrides: Mapping[str, Any]) -> list[Req]:
+    try:
+        r = Requirement(spec)
+    except InvalidRequirement as exc:
+        raise ValidationError("project.dependencies", f"has an invalid requirement {spec!r}: {exc}") from None
+    name = canonicalize_name(r.name)
+    req = Req(name, str(r.specifier) or "*", str(r.marker) if r.marker else "",
+              extras=frozenset(canonicalize_name(e) for e in r.extras), url=r.url or "")
+    extra_over = overrides.get(name)
+    if isinstance(extra_over, dict):
+        req.git = str(extra_over.get("git", "") or "")
+        req.path = str(extra_over.get("path", "") or "")
+    return [req]

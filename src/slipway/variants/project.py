@@ -1,0 +1,336 @@
+"""A user's project: pyproject.toml + its lock, the declared variants, and their selections.
+
+Variants live in ``[tool.slipway.variants.<name>]`` with ``groups``, ``extras`` and ``extends``
+(a name or a list). ``base`` (the main dependencies) always exists. The ``exp`` group never counts
+in any variant: it is installed at container start (see images/variant/entrypoint.sh).
+Target defaults come from ``[tool.slipway]`` (``python``, ``machine``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from slipway.errors import ValidationError
+from slipway.variants.constraints import allows
+from slipway.variants.lockfile import load_lock, parse_toml
+from slipway.variants.markers import Target
+from slipway.variants.model import Package, Selection
+from slipway.variants.poetry import PoetryLock, root_requirements
+from slipway.variants.uv import UvLock
+
+EXP = "exp"
+BASE = "base"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    groups: tuple[str, ...]
+    extras: tuple[str, ...]
+
+
+class Project:
+    """Read once; select many times (variants x targets)."""
+
+    def __init__(self, directory: Path | str, *, check_lock: bool = True) -> None:
+        self.dir = Path(directory)
+        pyproject_path = self.dir / "pyproject.toml"
+        if not pyproject_path.is_file():
+            raise ValidationError("project", "has no pyproject.toml", got=str(self.dir))
+        try:
+            text = pyproject_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError("pyproject.toml", f"cannot be read: {exc}") from None
+        self.pyproject = parse_toml(text, "pyproject.toml")
+        poetry_lock, uv_lock = self.dir / "poetry.lock", self.dir / "uv.lock"
+        if uv_lock.is_file() and (not poetry_lock.is_file() or "poetry" not in self.pyproject.get("tool", {})):
+            self.kind = "uv"
+            self.lock_path = uv_lock
+        elif poetry_lock.is_file():
+            self.kind = "poetry"
+            self.lock_path = poetry_lock
+        else:
+            raise ValidationError("project", "has neither poetry.lock nor uv.lock next to pyproject.toml",
+                                  got=str(self.dir))
+        self.lock = load_lock(self.lock_path, self.kind)
+        self.poetry = PoetryLock(self.lock, self.dir) if self.kind == "poetry" else None
+        self.uv = UvLock(self.lock, self.dir) if self.kind == "uv" else None
+        if check_lock:
+            self.check_lock()
+
+    # -- names --------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        name = self.pyproject.get("project", {}).get("name") or \
+            self.pyproject.get("tool", {}).get("poetry", {}).get("name") or ""
+        return canonicalize_name(str(name))
+
+    def groups(self) -> list[str]:
+        tool = self.pyproject.get("tool", {})
+        names = set(canonicalize_name(g) for g in self.pyproject.get("dependency-groups", {}) or {})
+        if self.kind == "poetry":
+            names |= {canonicalize_name(g) for g in tool.get("poetry", {}).get("group", {}) or {}}
+            if tool.get("poetry", {}).get("dev-dependencies"):
+                names.add("dev")
+        else:
+            if tool.get("uv", {}).get("dev-dependencies"):
+                names.add("dev")
+            root = self._uv_root()
+            if root is not None:
+                names |= {canonicalize_name(g) for g in root.get("dev-dependencies", {}) or {}}
+        return sorted(names)
+
+    def extras(self) -> list[str]:
+        names = {canonicalize_name(e) for e in self.pyproject.get("project", {}).get("optional-dependencies", {}) or {}}
+        names |= {canonicalize_name(e) for e in self.pyproject.get("tool", {}).get("poetry", {}).get("extras", {}) or {}}
+        return sorted(names)
+
+    def _uv_root(self) -> Mapping[str, Any] | None:
+        return self.uv.root(self.name or None) if self.uv else None
+
+    # -- lock freshness -----------------------------------------------------------------
+    def check_lock(self) -> None:
+        if self.kind == "poetry":
+            self._check_poetry_hash()
+        else:
+            self._check_uv_metadata()
+
+    def _check_poetry_hash(self) -> None:
+        meta = self.lock.get("metadata", {})
+        recorded = meta.get("content-hash")
+        if not recorded:
+            return
+        if recorded not in poetry_content_hashes(self.pyproject):
+            raise ValidationError("poetry.lock", "is not consistent with pyproject.toml (its content-hash "
+                                  "differs, as `poetry check --lock` reports): run `poetry lock`")
+
+    def _check_uv_metadata(self) -> None:
+        project = self.pyproject.get("project")
+        root = self._uv_root()
+        if project is None or "dependencies" in (project.get("dynamic") or []):
+            return  # a virtual root, or requirements computed at build time: nothing static to compare
+        if root is None:
+            raise ValidationError("uv.lock", f"does not lock the project {self.name!r} of pyproject.toml: "
+                                  "run `uv lock`")
+        meta = root.get("metadata", {}) or {}
+        if "requires-dist" not in meta and not project.get("dependencies") and not project.get("optional-dependencies"):
+            return
+        want = {_norm_req(s) for s in project.get("dependencies", []) or []}
+        for extra, specs in (project.get("optional-dependencies", {}) or {}).items():
+            want |= {_norm_req(s, canonicalize_name(extra)) for s in specs}
+        have = {_norm_lock_req(r) for r in meta.get("requires-dist", []) or []}
+        if want != have:
+            missing = sorted(want - have)[:5]
+            extra = sorted(have - want)[:5]
+            raise ValidationError("uv.lock", "is not consistent with pyproject.toml: the lock's requirements "
+                                  f"differ (pyproject only: {missing}; lock only: {extra}): run `uv lock`")
+
+    # -- variants -----------------------------------------------------------------------
+    def declared(self) -> dict[str, dict[str, Any]]:
+        raw = self.pyproject.get("tool", {}).get("slipway", {}).get("variants", {}) or {}
+        if not isinstance(raw, dict):
+            raise ValidationError("tool.slipway.variants", "must be a table of variant tables")
+        out = {str(k): v for k, v in raw.items()}
+        for k, v in out.items():
+            if not isinstance(v, dict):
+                raise ValidationError(f"tool.slipway.variants.{k}", "must be a table with groups, extras, extends")
+            unknown = set(v) - {"groups", "extras", "extends"}
+            if unknown:
+                raise ValidationError(f"tool.slipway.variants.{k}", f"has unknown keys {sorted(unknown)}",
+                                      allowed=["groups", "extras", "extends"])
+        out.setdefault(BASE, {})
+        return out
+
+    def variants(self) -> dict[str, Variant]:
+        declared = self.declared()
+        resolved: dict[str, Variant] = {}
+
+        def resolve(name: str, chain: tuple[str, ...]) -> Variant:
+            if name in resolved:
+                return resolved[name]
+            if name in chain:
+                raise ValidationError(f"tool.slipway.variants.{chain[0]}.extends",
+                                      "forms a cycle: " + " -> ".join((*chain, name)))
+            if name not in declared:
+                field = f"tool.slipway.variants.{chain[-1]}.extends" if chain else "variant"
+                raise ValidationError(field, f"names an unknown variant {name!r}", allowed=sorted(declared))
+            spec = declared[name]
+            parents = spec.get("extends", [])
+            parents = [parents] if isinstance(parents, str) else list(parents)
+            groups: set[str] = set()
+            extras: set[str] = set()
+            for parent in parents:
+                pv = resolve(str(parent), (*chain, name))
+                groups |= set(pv.groups)
+                extras |= set(pv.extras)
+            groups |= set(self._check_names(spec.get("groups", []), f"tool.slipway.variants.{name}.groups",
+                                            self.groups(), "group"))
+            extras |= set(self._check_names(spec.get("extras", []), f"tool.slipway.variants.{name}.extras",
+                                            self.extras(), "extra"))
+            v = Variant(name, tuple(sorted(groups)), tuple(sorted(extras)))
+            resolved[name] = v
+            return v
+
+        for name in sorted(declared):
+            resolve(name, ())
+        return dict(sorted(resolved.items()))
+
+    def _check_names(self, value: Any, field: str, known: Sequence[str], what: str) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError(field, "must be a list of names", got=value)
+        out = []
+        for v in value:
+            n = canonicalize_name(v)
+            if what == "group" and n == EXP:
+                raise ValidationError(field, "may not list the exp group: it is installed at container "
+                                      "start and never baked into an image")
+            if what == "group" and n == "main":
+                continue
+            if n not in known:
+                raise ValidationError(field, f"names an unknown {what} {v!r}", allowed=[k for k in known if k != EXP])
+            out.append(n)
+        return out
+
+    def target(self, python: str | None = None, machine: str | None = None) -> Target:
+        cfg = self.pyproject.get("tool", {}).get("slipway", {}) or {}
+        return Target(python=str(python or cfg.get("python") or "3.12"),
+                      machine=str(machine or cfg.get("machine") or "x86_64"))
+
+    def variant(self, name: str) -> Variant:
+        variants = self.variants()
+        if name not in variants:
+            raise ValidationError("variant", f"unknown variant {name!r}", allowed=sorted(variants))
+        return variants[name]
+
+    # -- selection ----------------------------------------------------------------------
+    def select(self, groups: Sequence[str] = (), extras: Sequence[str] = (),
+               target: Target | None = None, *, include_main: bool = True) -> Selection:
+        target = target or self.target()
+        g = self._check_names(list(groups), "groups", self.groups(), "group")
+        if any(canonicalize_name(x) == EXP for x in groups):  # pragma: no cover - _check_names refuses it
+            raise ValidationError("groups", "may not include exp")
+        e = self._check_names(list(extras), "extras", self.extras(), "extra")
+        self._check_python(target)
+        if self.poetry is not None:
+            sel_groups = set(g) | ({"main"} if include_main else set())
+            if self.poetry.per_group_markers:
+                locked = self.poetry.select_marked(sel_groups, frozenset(e), target)
+            else:
+                roots = root_requirements(self.pyproject, sel_groups)
+                locked = self.poetry.select_walk(roots, self.name, frozenset(e), target)
+            pkgs = {self.poetry.to_package(p) for p in locked}
+        else:
+            assert self.uv is not None
+            root = self._uv_root()
+            if root is None:
+                raise ValidationError("uv.lock", f"has no entry for the project {self.name!r}: run `uv lock`")
+            raws = self.uv.select(root, set(g), set(e), target)
+            pkgs = {self.uv.to_package(r) for r in raws}
+        return Selection(tuple(sorted(pkgs)), tuple(sorted(g)), tuple(sorted(e)), self.kind)
+
+    def select_variant(self, name: str, target: Target | None = None) -> Selection:
+        v = self.variant(name)
+        return self.select(v.groups, v.extras, target)
+
+    def requires_python(self) -> str:
+        proj = self.pyproject.get("project", {}).get("requires-python")
+        if proj:
+            return str(proj)
+        tool = self.pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {}) or {}
+        py = tool.get("python")
+        if isinstance(py, str):
+            return py
+        if self.kind == "uv":
+            return str(self.lock.get("requires-python", ""))
+        return ""
+
+    def _check_python(self, target: Target) -> None:
+        rp = self.requires_python()
+        if rp and not allows(rp, target.env["python_full_version"]):
+            raise ValidationError("python", f"target Python {target.python} is outside the project's "
+                                  f"requires-python {rp!r}", got=target.python)
+
+    def exp_requirements(self) -> list[str]:
+        """The ``exp`` group's requirement strings (installed at container start, never hashed)."""
+        tool = self.pyproject.get("tool", {})
+        out: list[str] = []
+        for spec in (self.pyproject.get("dependency-groups", {}) or {}).get(EXP, []) or []:
+            if isinstance(spec, str):
+                out.append(spec)
+        grp = (tool.get("poetry", {}).get("group", {}) or {}).get(EXP, {}) or {}
+        for name, value in (grp.get("dependencies", {}) or {}).items():
+            out.append(_poetry_to_pep508(name, value))
+        return out
+
+
+def _poetry_to_pep508(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        from slipway.variants.constraints import pep440
+        return f"{name}{pep440(value)}"
+    if isinstance(value, dict) and "version" in value:
+        return _poetry_to_pep508(name, value["version"])
+    return name
+
+
+def _norm_req(spec: str, extra: str | None = None) -> str:
+    try:
+        r = Requirement(spec)
+    except InvalidRequirement as exc:
+        raise ValidationError("project.dependencies", f"has an invalid requirement {spec!r}: {exc}") from None
+    return _req_key(r, extra)
+
+
+def _req_key(r: Requirement, extra: str | None) -> str:
+    # markers and direct URLs are left out: uv rewrites them from [tool.uv.sources]
+    return json.dumps([canonicalize_name(r.name), sorted(canonicalize_name(e) for e in r.extras),
+                       str(r.specifier)])
+
+
+def _norm_lock_req(entry: Mapping[str, Any]) -> str:
+    name = canonicalize_name(str(entry.get("name", "")))
+    extras = sorted(canonicalize_name(e) for e in entry.get("extras", []) or [])
+    spec = str(entry.get("specifier", "") or "")
+    try:
+        from packaging.specifiers import SpecifierSet
+        spec = str(SpecifierSet(spec))
+    except Exception:  # noqa: BLE001 - keep the text as is
+        pass
+    return json.dumps([name, extras, spec])
+
+
+def poetry_content_hashes(pyproject: Mapping[str, Any]) -> set[str]:
+    """The content-hash values poetry versions in use write for this pyproject (see poetry's Locker)."""
+    project = pyproject.get("project", {}) or {}
+    tool = pyproject.get("tool", {}).get("poetry", {}) or {}
+    groups = pyproject.get("dependency-groups")
+    rel_project = {k: project[k] for k in ("requires-python", "dependencies", "optional-dependencies")
+                   if project.get(k) is not None}
+    legacy = ["dependencies", "source", "extras", "dev-dependencies"]
+    rel_poetry: dict[str, Any] = {}
+    for key in [*legacy, "group"]:
+        data = tool.get(key)
+        if data is None and (key not in legacy or rel_project):
+            continue
+        rel_poetry[key] = data
+    candidates: list[Any] = []
+    if rel_project:
+        content: dict[str, Any] = {"project": rel_project, "tool": {"poetry": rel_poetry}}
+        candidates.append(content)
+        if groups:
+            candidates.append({**content, "dependency-groups": groups})
+    else:
+        candidates.append(rel_poetry)
+        candidates.append({k: tool.get(k) for k in legacy})  # poetry 1.1: no groups
+        if groups:
+            candidates.append({**rel_poetry, "dependency-groups": groups})
+    return {hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest() for c in candidates}

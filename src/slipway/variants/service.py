@@ -1,0 +1,85 @@
+"""What the faces call: every variant's hash and package list; the hashes file check/write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slipway.variants.hashing import (
+    HASHES_FILE,
+    hashes_document,
+    read_hashes_file,
+    render_hashes_file,
+    variant_hash,
+)
+from slipway.variants.markers import Target
+from slipway.variants.model import Package
+from slipway.variants.project import Project, Variant
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    variant: Variant
+    hash: str
+    packages: tuple[Package, ...]
+    target: Target
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.variant.name, "hash": self.hash, "groups": list(self.variant.groups),
+                "extras": list(self.variant.extras), "target": self.target.canonical(),
+                "packages": [p.as_dict() for p in self.packages]}
+
+
+def compute(project_dir: Path | str, *, python: str | None = None, machine: str | None = None,
+            variants: list[str] | None = None, project: Project | None = None) -> list[VariantResult]:
+    proj = project or Project(project_dir)
+    target = proj.target(python, machine)
+    defined = proj.variants()
+    names = variants or list(defined)
+    out = []
+    for name in names:
+        v = proj.variant(name)
+        sel = proj.select(v.groups, v.extras, target)
+        out.append(VariantResult(v, variant_hash(sel, target), sel.packages, target))
+    return out
+
+
+@dataclass(frozen=True)
+class HashesCheck:
+    path: Path
+    fresh: bool
+    expected: str
+    current: str | None
+    stale: tuple[str, ...]
+
+
+def _expected(results: list[VariantResult]) -> tuple[str, dict[str, Any]]:
+    target = results[0].target if results else Target()
+    mapping = {r.variant.name: r.hash for r in results}
+    return render_hashes_file(mapping, target), hashes_document(mapping, target)
+
+
+def check_hashes(project_dir: Path | str, results: list[VariantResult]) -> HashesCheck:
+    path = Path(project_dir) / HASHES_FILE
+    text, doc = _expected(results)
+    current = read_hashes_file(path)
+    stale: list[str] = []
+    if current is None:
+        stale = sorted(doc["variants"])
+    else:
+        have = current.get("variants", {}) or {}
+        stale = sorted(n for n in set(doc["variants"]) | set(have) if have.get(n) != doc["variants"].get(n))
+        if current.get("target") != doc["target"]:
+            stale = sorted(set(stale) | set(doc["variants"]))
+    old = path.read_text(encoding="utf-8") if path.exists() else None
+    return HashesCheck(path, not stale, text, old, tuple(stale))
+
+
+def write_hashes(project_dir: Path | str, results: list[VariantResult]) -> HashesCheck:
+    check = check_hashes(project_dir, results)
+    if check.current != check.expected:
+        tmp = check.path.with_suffix(".tmp")
+        tmp.write_text(check.expected, encoding="utf-8")
+        tmp.replace(check.path)
+    return check

@@ -1,0 +1,137 @@
+"""uv.lock (version 1, revisions 1-3) selection, as ``uv export --frozen`` selects.
+
+The closure starts at the project's own lock entry (``source = { editable|virtual = "." }``):
+its ``dependencies``, the ``optional-dependencies`` of the chosen extras and the
+``dev-dependencies`` of the chosen groups; every edge's marker is evaluated for the target.
+An edge names ``extra = [...]`` to activate extras of the dependency, and ``version``/``source``
+when several entries share a name (forks). Conflict markers (``extra == 'extra-8-nanochat-cpu'``,
+``group-N-...``) are evaluated against the extras and groups the selection activates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from packaging.utils import canonicalize_name
+
+from slipway.errors import ValidationError
+from slipway.variants.digest import path_digest
+from slipway.variants.markers import Target, evaluate
+from slipway.variants.model import Package, Source
+
+_LOCAL = ("editable", "virtual", "directory", "path")
+
+
+def conflict_item(kind: str, package: str, name: str) -> str:
+    """uv's encoding of a conflict item inside markers: ``extra-<len(package)>-<package>-<name>``."""
+    return f"{kind}-{len(package)}-{package}-{name}"
+
+
+def _key(raw: Mapping[str, Any]) -> tuple[str, str, str]:
+    src = raw.get("source", {}) or {}
+    return (canonicalize_name(raw["name"]), str(raw.get("version", "")), repr(sorted(src.items())))
+
+
+def uv_source(raw: Mapping[str, Any], project: Path) -> Source:
+    src = raw.get("source", {}) or {}
+    if "registry" in src:
+        return Source("registry", str(src["registry"]).rstrip("/"))
+    if "git" in src:
+        parts = urlsplit(str(src["git"]))
+        commit = parts.fragment
+        query = dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q)
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        if url.endswith(".git"):
+            url = url[:-4]
+        return Source("git", url, commit or query.get("rev", ""), query.get("subdirectory", ""))
+    if "url" in src:
+        hashes = sorted({str(w.get("hash", "")) for w in raw.get("wheels", []) or []}
+                        | ({str(raw["sdist"].get("hash", ""))} if isinstance(raw.get("sdist"), dict) else set()))
+        hashes = [h for h in hashes if h]
+        return Source("url", str(src["url"]), ",".join(hashes), str(src.get("subdirectory", "") or ""))
+    for kind in _LOCAL:
+        if kind in src:
+            rel = str(src[kind])
+            return Source("path", rel, path_digest(project, rel))
+    raise ValidationError("uv.lock", f"package {raw.get('name')} has an unknown source", got=src)
+
+
+class UvLock:
+    def __init__(self, lock: Mapping[str, Any], project: Path) -> None:
+        self.lock = lock
+        self.project = project
+        self.raw = list(lock.get("package", []))
+        self.by_name: dict[str, list[Mapping[str, Any]]] = {}
+        for p in self.raw:
+            self.by_name.setdefault(canonicalize_name(p["name"]), []).append(p)
+
+    def root(self, name: str | None) -> Mapping[str, Any] | None:
+        for p in self.raw:
+            src = p.get("source", {}) or {}
+            if (src.get("editable") == "." or src.get("virtual") == ".") and (
+                    name is None or canonicalize_name(p["name"]) == canonicalize_name(name)):
+                return p
+        return None
+
+    def is_project(self, raw: Mapping[str, Any]) -> bool:
+        src = raw.get("source", {}) or {}
+        return src.get("editable") == "." or src.get("virtual") == "."
+
+    def _find(self, dep: Mapping[str, Any]) -> Mapping[str, Any]:
+        name = canonicalize_name(dep["name"])
+        cands = self.by_name.get(name, [])
+        if len(cands) > 1:
+            if "version" in dep:
+                cands = [c for c in cands if str(c.get("version", "")) == str(dep["version"])]
+            if len(cands) > 1 and "source" in dep:
+                cands = [c for c in cands if (c.get("source") or {}) == dep["source"]]
+        if not cands:
+            raise ValidationError("uv.lock", f"refers to {name} {dep.get('version', '')} which it does not "
+                                  "lock; the lock is damaged: run `uv lock`")
+        return cands[0]
+
+    def select(self, root: Mapping[str, Any], groups: set[str], extras: set[str],
+               target: Target) -> list[Mapping[str, Any]]:
+        rname = canonicalize_name(root["name"])
+        active = frozenset({conflict_item("extra", rname, e) for e in extras}
+                           | {conflict_item("group", rname, g) for g in groups}
+                           | {conflict_item("project", rname, "")})
+        edges: list[Mapping[str, Any]] = list(root.get("dependencies", []) or [])
+        opt = root.get("optional-dependencies", {}) or {}
+        dev = root.get("dev-dependencies", {}) or {}
+        opt_n = {canonicalize_name(k): v for k, v in opt.items()}
+        dev_n = {canonicalize_name(k): v for k, v in dev.items()}
+        for e in sorted(extras):
+            edges.extend(opt_n.get(e, []))
+        for g in sorted(groups):
+            edges.extend(dev_n.get(g, []))
+        chosen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        done: set[tuple[tuple[str, str, str], str]] = {(_key(root), "")}
+        done |= {(_key(root), e) for e in extras}
+        while edges:
+            dep = edges.pop()
+            if not evaluate(dep.get("marker"), target, active):
+                continue
+            pkg = self._find(dep)
+            key = _key(pkg)
+            todo: list[tuple[str, list[Mapping[str, Any]]]] = []
+            if (key, "") not in done:
+                done.add((key, ""))
+                todo.append(("", list(pkg.get("dependencies", []) or [])))
+            popt = {canonicalize_name(k): v for k, v in (pkg.get("optional-dependencies", {}) or {}).items()}
+            for extra in dep.get("extra", []) or []:
+                ce = canonicalize_name(extra)
+                if (key, ce) not in done:
+                    done.add((key, ce))
+                    todo.append((ce, list(popt.get(ce, []))))
+            if pkg is not root:
+                chosen[key] = pkg
+            for _, deps in todo:
+                edges.extend(deps)
+        return list(chosen.values())
+
+    def to_package(self, raw: Mapping[str, Any]) -> Package:
+        return Package(canonicalize_name(raw["name"]), str(raw.get("version", "")), uv_source(raw, self.project))
