@@ -1,0 +1,38 @@
+"""Fixtures of the cloud tests: Pulumi's mock engine and a real Prefect server."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.prefect import PrefectServer, start_prefect
+
+
+@pytest.fixture(scope="session")
+def prefect_server(server_root: Path) -> Iterator[PrefectServer]:
+    server = start_prefect(server_root)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _ecs_base_template() -> dict[str, Any]:
+    from slipway.cloud.templates import prefect_aws_ecs_template
+
+    return prefect_aws_ecs_template()
+
+
+@pytest.fixture
+def ecs_base_template(_ecs_base_template: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(_ecs_base_template)
+
+
+@pytest.fixture(scope="session")
+def process_base_template() -> dict[str, Any]:
+    from slipway.cloud.templates import process_template
+
+    return process_template()
