@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +14,14 @@ from typing import Any
 import pytest
 
 from tests.harness.prefect import PrefectServer, start_prefect
+
+# Importing prefect creates $PREFECT_HOME (~/.prefect): keep the client side of the tests out of the
+# real HOME, and let it talk to nobody unless a test points it at the test server.
+_CLIENT_HOME = tempfile.mkdtemp(prefix="slipway-prefect-client-")
+atexit.register(shutil.rmtree, _CLIENT_HOME, True)
+os.environ["PREFECT_HOME"] = _CLIENT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # discard port: never an ephemeral server
 
 
 @pytest.fixture(scope="session")
