@@ -207,6 +207,14 @@ class Engine:
             return None
         return str(ct["State"]["Status"])
 
+    def alive(self, name_or_id: str) -> bool:
+        """Running and never restarted (during a launch a restart means the start script failed)."""
+        try:
+            ct = self.client.api.inspect_container(name_or_id)
+        except docker.errors.NotFound:
+            return False
+        return bool(ct["State"]["Status"] == "running" and not ct.get("RestartCount"))
+
     def logs_tail(self, name_or_id: str, lines: int = 20) -> str:
         try:
             out = self.client.api.logs(name_or_id, tail=lines)

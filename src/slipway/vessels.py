@@ -208,7 +208,7 @@ class VesselService:
         timings["container"] = time.monotonic() - t1
 
         def alive() -> bool:
-            return eng.state(cid) in ("running", "created", "restarting")
+            return eng.alive(cid)
 
         t1 = time.monotonic()
         address = v.address or host.address

@@ -8,11 +8,13 @@ Images live in a cached data-root so the vessel image is built once per machine.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -47,12 +49,33 @@ class Dockerd:
             self.proc.stop(timeout=20)
 
 
-def start_dockerd(workdir: Path, *, gpu_hook: bool = True) -> Dockerd:
+_LOCKS: list[Any] = []
+
+
+def _cached_root() -> Path:
+    """The cached data-root (images survive between runs). dockerd locks its data-root, so a second
+    test session running at the same time on this machine gets its own (and builds its images once)."""
+    for i in range(8):
+        root = CACHE / ("dockerd" if i == 0 else f"dockerd-{i}")
+        root.mkdir(parents=True, exist_ok=True)
+        fh = open(root / ".session.lock", "w")  # noqa: SIM115 - held for the session
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        _LOCKS.append(fh)
+        return root
+    raise RuntimeError("no free dockerd data-root under " + str(CACHE))
+
+
+def start_dockerd(workdir: Path, *, gpu_hook: bool = True, name: str = "dockerd",
+                  data_root: Path | None = None) -> Dockerd:
     exe = require("dockerd", "docker.io")
     require("containerd", "containerd")
-    root = CACHE / "dockerd"  # data-root kept between runs: images survive
+    root = data_root or _cached_root()
     root.mkdir(parents=True, exist_ok=True)
-    run = workdir / "dockerd"
+    run = workdir / name
     bindir = run / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
     record = run / "nvidia-hook.jsonl"
@@ -63,7 +86,7 @@ def start_dockerd(workdir: Path, *, gpu_hook: bool = True) -> Dockerd:
         hook.chmod(0o755)
     sock = run / "docker.sock"
     # dockerd's exec-root and socket need short paths
-    exec_root = Path("/run") / f"slipway-test-dockerd-{os.getpid()}"
+    exec_root = Path("/run") / f"slipway-test-{name}-{os.getpid()}"
     exec_root.mkdir(parents=True, exist_ok=True)
     log = run / "dockerd.log"
     argv = [exe, "--data-root", str(root / "data"), "--exec-root", str(exec_root),

@@ -11,6 +11,11 @@ set -eu
 U="$SLIPWAY_USER"
 log() { echo "[slipway] $*"; }
 
+if [ ! -x /usr/sbin/sshd ]; then
+  log "this image does not honour the vessel contract: no /usr/sbin/sshd (see Slipway's images/vessel/Dockerfile)"
+  exit 64
+fi
+
 # --- the researcher's account -------------------------------------------------------------------
 if [ "$U" != root ] && ! id "$U" >/dev/null 2>&1; then
   if command -v useradd >/dev/null 2>&1; then
@@ -58,10 +63,13 @@ PidFile /run/slipway-sshd.pid
 AcceptEnv LANG LC_*
 Subsystem sftp internal-sftp
 CONF
+# sshd honours only the first SetEnv line: all variables go on one
+setenv=""
 for var in $(env | sed -n 's/^\(NVIDIA_[A-Z_]*\|CUDA_[A-Z_]*\|SLIPWAY_VESSEL\)=.*/\1/p'); do
   eval "val=\${$var}"
-  echo "SetEnv $var=$val" >> /etc/slipway/sshd_config
+  setenv="$setenv $var=$val"
 done
+[ -z "$setenv" ] || echo "SetEnv$setenv" >> /etc/slipway/sshd_config
 /usr/sbin/sshd -f /etc/slipway/sshd_config -E /var/log/slipway-sshd.log
 log "sshd listening on $SLIPWAY_LISTEN:$SLIPWAY_SSH_PORT"
 
