@@ -115,3 +115,22 @@ events = Table(
     Column("detail", Text, nullable=False, server_default="{}"),
     Index("ix_events_vessel", "vessel"),
 )
+
+# ---------------------------------------------------------------- undertaker (revision 0002)
+# Every message the undertaker sends (or tried to), so a warning goes out once per idle streak and
+# admins are not told about the same missing metrics every 30 minutes.
+undertaker_notices = Table(
+    "undertaker_notices", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),  # the run's "now"
+    Column("kind", String(32), nullable=False),  # warn | bury | reconcile | metrics-missing
+    Column("vessel_id", Integer, ForeignKey("vessels.id")),
+    Column("vessel", String(64)),
+    Column("host", String(255)),
+    Column("recipients", Text, nullable=False, server_default=""),
+    Column("idle_since", DateTime(timezone=True)),
+    Column("delivered", Boolean, nullable=False),
+    Column("error", Text),
+    Index("ix_undertaker_notices_vessel", "vessel_id", "kind"),
+    Index("ix_undertaker_notices_host", "host", "kind"),
+)

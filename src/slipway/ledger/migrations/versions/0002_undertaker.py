@@ -1,0 +1,28 @@
+"""Undertaker: the notices table (warnings, burials, reconciles, missing-metrics alerts).
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from slipway.ledger import schema
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_TABLES = ("undertaker_notices",)
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    schema.metadata.create_all(bind, tables=[schema.metadata.tables[t] for t in _TABLES])
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    schema.metadata.drop_all(bind, tables=[schema.metadata.tables[t] for t in reversed(_TABLES)])

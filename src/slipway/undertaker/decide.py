@@ -1,0 +1,149 @@
+"""Idle decisions: pure functions of the ledger's facts, the hourly GPU averages and the calendar.
+
+The rule (README "The undertaker"):
+
+* Time is cut into whole local hours. Walking back from the last completed hour, a vessel's idle
+  streak grows by one for every *work* hour in which every one of its GPUs averaged at most the
+  threshold. Idle hours outside work hours neither count nor break the streak.
+* The streak ends at the first hour, work hour or not, in which any of its GPUs was busy (a GPU that
+  trains all weekend is working), or had no samples (missing metrics are never idleness), or that
+  began before the vessel was launched or before its last ``keep`` flag expired.
+* ``window`` idle work hours: warn the owner (once per streak). ``window`` more idle work hours after
+  the warning: bury. A live ``keep`` flag, a CPU-only vessel or a vessel not yet running is kept.
+* No samples at all for the last completed hour: ``probe`` (the run asks the host's Docker API and
+  turns it into ``reconcile`` or ``alert``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slipway.undertaker.calendar import HOUR, WorkCalendar
+
+ACTIONS = ("keep", "warn", "bury", "probe", "reconcile", "alert")
+
+# Hourly GPU averages: GPU UUID -> {bucket end (epoch seconds): average utilisation in percent}
+Samples = Mapping[str, Mapping[int, float]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    window_hours: int = 6
+    idle_percent: float = 0.0
+
+
+@dataclass(frozen=True)
+class VesselFacts:
+    name: str
+    owner: str
+    host: str
+    state: str
+    gpu_uuids: tuple[str, ...]
+    created_at: datetime
+    keep_until: datetime | None = None
+    warned_at: datetime | None = None  # the newest delivered warning for this vessel
+
+
+@dataclass
+class Decision:
+    vessel: str
+    owner: str
+    host: str
+    gpus: tuple[str, ...]
+    action: str
+    reason: str
+    idle_hours: int = 0
+    idle_since: datetime | None = None
+    bury_at: datetime | None = None
+    missing: tuple[str, ...] = ()
+    detail: dict[str, str] = field(default_factory=dict)
+
+    def row(self, cal: WorkCalendar) -> dict[str, str]:
+        return {"vessel": self.vessel, "owner": self.owner, "host": self.host, "gpus": str(len(self.gpus)),
+                "action": self.action, "idle_work_h": str(self.idle_hours),
+                "idle_since": cal.local(self.idle_since) if self.idle_since else "",
+                "reason": self.reason}
+
+
+def lookback_hours(rule: Rule) -> int:
+    """Work hours a run must see to decide: two windows and one hour of context."""
+    return 2 * rule.window_hours + 1
+
+
+def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Samples,
+           cal: WorkCalendar, rule: Rule, now: datetime) -> Decision:
+    """What to do with one vessel. ``buckets``: completed hours, oldest first, (end, is work hour)."""
+    d = Decision(v.name, v.owner, v.host, v.gpu_uuids, "keep", "")
+    if v.state != "running":
+        d.reason = f"{v.state}: only running vessels are judged"
+        return d
+    if not v.gpu_uuids:
+        d.reason = "CPU-only vessel: the GPU idle rule does not apply"
+        return d
+    if v.keep_until is not None and v.keep_until > now:
+        d.reason = f"keep flag until {cal.local(v.keep_until)}"
+        return d
+    if not buckets or v.created_at > buckets[-1][0] - HOUR:
+        d.reason = "launched less than a full hour ago"
+        return d
+    last = int(buckets[-1][0].timestamp())
+    missing = tuple(u for u in v.gpu_uuids if last not in samples.get(u, {}))
+    if missing:
+        d.action, d.missing = "probe", missing
+        d.reason = f"no GPU samples in the last hour for {', '.join(missing)}"
+        return d
+
+    floor = v.created_at
+    if v.keep_until is not None and v.keep_until > floor:
+        floor = v.keep_until
+    idle = 0
+    after_warning = 0
+    since: datetime | None = None
+    stop = "history starts"
+    for end, work in reversed(buckets):
+        start = end - HOUR
+        if start < floor:
+            stop = "launch" if floor == v.created_at else "keep flag ended"
+            break
+        key = int(end.timestamp())
+        vals = [samples.get(u, {}).get(key) for u in v.gpu_uuids]
+        if any(x is None for x in vals):
+            stop = f"metrics gap at {cal.local(start)}"
+            break
+        busy = max(x for x in vals if x is not None)
+        if busy > rule.idle_percent:
+            stop = f"GPU busy ({busy:.0f}%) at {cal.local(start)}"
+            break
+        if work:
+            idle += 1
+            since = start
+            if v.warned_at is not None and start >= v.warned_at:
+                after_warning += 1
+    d.idle_hours, d.idle_since = idle, since
+    window = rule.window_hours
+    if idle < window:
+        d.reason = f"idle {idle}/{window} work hours (since {stop})" if idle else f"in use: {stop}"
+        return d
+    warned = v.warned_at is not None and since is not None and v.warned_at >= since
+    if not warned:
+        d.action = "warn"
+        d.bury_at = cal.after_work_hours(_ceil_hour(now, cal), window)
+        d.reason = f"idle {idle} work hours since {cal.local(since) if since else '?'}"
+        return d
+    assert v.warned_at is not None
+    if after_warning >= window:
+        d.action = "bury"
+        d.reason = (f"idle {idle} work hours; warned {cal.local(v.warned_at)}, idle {after_warning} "
+                    "work hours since")
+        return d
+    d.bury_at = cal.after_work_hours(_ceil_hour(v.warned_at, cal), window)
+    d.reason = (f"warned {cal.local(v.warned_at)}; idle {after_warning}/{window} work hours since, "
+                f"burial at {cal.local(d.bury_at)} unless used or kept")
+    return d
+
+
+def _ceil_hour(t: datetime, cal: WorkCalendar) -> datetime:
+    f = cal.hour_floor(t)
+    return f if f == t else f + timedelta(hours=1)
