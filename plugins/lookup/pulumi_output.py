@@ -62,10 +62,11 @@ _raw:
   elements: raw
 """
 
-from typing import Any, ClassVar
+# Ansible's layout: the documentation strings come first, the imports after them.
+from typing import Any, ClassVar  # noqa: E402
 
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
+from ansible.errors import AnsibleLookupError  # noqa: E402
+from ansible.plugins.lookup import LookupBase  # noqa: E402
 
 try:
     from slipway.cloud.outputs import pick, stack_outputs

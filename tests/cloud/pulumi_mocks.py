@@ -79,7 +79,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registered: list[Registered] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         raw = json_format.MessageToDict(request.object)
         inputs = json.loads(json.dumps(pulumi.runtime.rpc.deserialize_properties(request.object), default=str))

@@ -129,8 +129,11 @@ class BatchCompute(pulumi.ComponentResource):
         self.job_definitions: dict[str, batch.JobDefinition] = {}
         for project in args.projects:
             image = pulumi.Output.concat(args.repository_urls[project.name], f":{project.variant}-latest")
-            props = pulumi.Output.all(image, self.job_role.arn, self.execution_role.arn, self.log_group.name).apply(
-                lambda v, p=project: container_properties(p, v[0], v[1], v[2], v[3], args.region))
+            def render(v: list[Any], p: Project = project) -> str:
+                return container_properties(p, v[0], v[1], v[2], v[3], args.region)
+
+            props = pulumi.Output.all(image, self.job_role.arn, self.execution_role.arn,
+                                      self.log_group.name).apply(render)
             self.job_definitions[project.name] = batch.JobDefinition(
                 f"{name}-{project.name}", name=f"{args.prefix}-ml-{project.name}", type="container",
                 platform_capabilities=["EC2"], container_properties=props, propagate_tags=True,

@@ -54,7 +54,11 @@ class Secrets(pulumi.ComponentResource):
             value = args.values.get(key)
             if value is None:
                 continue
-            text = pulumi.Output.secret(pulumi.Output.from_input(value).apply(lambda v, k=key: _as_text(k, v)))
+            def as_text(v: Any, k: str = key) -> str:
+                return _as_text(k, v)
+
+            plain: pulumi.Output[str] = pulumi.Output.from_input(value).apply(as_text)
+            text: pulumi.Output[str] = pulumi.Output.secret(plain)  # type: ignore[arg-type]
             self.versions[key] = secretsmanager.SecretVersion(
                 f"{name}-{suffix}-value", secret_id=secret.id, secret_string=text,
                 opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_string"]))
