@@ -133,7 +133,7 @@ def build_request(*, user: Any, name: Any = None, gpus: Any = 0, queue: Any = No
     user_s = validate_user(user)
     base = defaults or VesselRequest(name="x", user=user_s)
     name_s = validate_name(name) if name not in (None, "") else generated_name(user_s)
-    gpus_n = parse_int("gpus", 0 if gpus in (None, "") else gpus, minimum=0, maximum=64)
+    gpus_n = parse_int("gpus", 0 if gpus in (None, "") else gpus, minimum=0)
     if queue in (None, ""):
         queue_s = ANY_QUEUE
     elif isinstance(queue, str) and QUEUE_RE.match(queue):

@@ -349,7 +349,7 @@ class VesselService:
                  f"  Connect: ssh {v.name}    (VS Code: Remote-SSH → {v.name})"]
         if self.settings.jupyter:
             lines.append(f"  Jupyter: {self.jupyter_url(v)}  (token: cat {self._token_path(v.name)})")
-        lines.append(f"  Stop:    ansible-playbook playbooks/stop_vessel.yml -e name={v.name}")
+        lines.append(f"  Stop:    ansible-playbook playbooks/stop_vessel.yml -e vessel={v.name}")
         return "\n".join(lines)
 
 

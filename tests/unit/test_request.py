@@ -21,7 +21,7 @@ def req(**kw: object):  # type: ignore[no-untyped-def]
     ("gpus", "abc", "gpus: must be a whole number"),
     ("gpus", "1.5", "gpus: must be a whole number"),
     ("gpus", True, "gpus: must be a whole number"),
-    ("gpus", 65, "gpus: out of range"),
+    ("gpus", "-3", "gpus: out of range"),
     ("cpus", 0, "cpus: out of range"),
     ("cpus", "many", "cpus: must be a whole number"),
     ("memory", "-4", "memory: must be a size"),

@@ -1,0 +1,1 @@
+"""Variant images: registry checks (OCI distribution API, ECR), layered builds, the CI step."""
