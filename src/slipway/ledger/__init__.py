@@ -392,13 +392,12 @@ class Ledger:
                 self._event(conn, actor, "reserve", req.name, host_name, gpus=list(p.gpu_uuids),
                             cpuset=p.cpuset, memory_mib=req.memory_mib, ports=free_ports, image=req.image,
                             owner=req.user)
+                row = conn.execute(self._vessel_query().where(t.vessels.c.id == vid)).mappings().one()
         except IntegrityError as exc:
             if "vessels" in str(exc.orig) and "name" in str(exc.orig):
                 self._raise_taken(req)
             return None  # lost a race for a GPU/CPU/port: the caller tries again
-        got = self.vessel(req.name)
-        assert got is not None
-        return got
+        return _vessel(row)
 
     def _check_name(self, conn: Connection, req: VesselRequest) -> None:
         row = conn.execute(select(t.vessels.c.owner).where(t.vessels.c.name == req.name,
@@ -517,7 +516,8 @@ def _make_engine(url: str) -> Engine:
         db = u.database or ""
         if db and db != ":memory:":
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(u, poolclass=NullPool, connect_args={"timeout": 60})
+        pool = {"poolclass": NullPool} if db in ("", ":memory:") else {"pool_size": 2, "max_overflow": 8}
+        engine = create_engine(u, connect_args={"timeout": 60}, **pool)  # type: ignore[arg-type]
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _rec: Any) -> None:
