@@ -34,8 +34,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=10)
     args = ap.parse_args()
-    from slipway.engine import wait_ssh
     from tests.harness.dockerd import ensure_vessel_image, start_dockerd
+
+    from slipway.engine import wait_ssh
 
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     work.chmod(0o755)

@@ -1,7 +1,7 @@
 """Reservations per second on SQLite and PostgreSQL with 1, 8 and 32 concurrent clients.
 
 Each client (a process, as concurrent launches are) loops: reserve a vessel (1 GPU, 1 CPU, 1 GiB) on a
-fleet of 16 hosts × 8 GPUs, then release it. After the run every reservation event is replayed to check
+fleet of 16 hosts x 8 GPUs, then release it. After the run every reservation event is replayed to check
 that no GPU was ever held by two vessels at once. Goal: ≥ 500/s on PostgreSQL at 32 clients, 0 double-bookings.
 
     .venv/bin/python -m benchmarks.bench_reservations [--seconds 5] [--clients 1,8,32]

@@ -104,7 +104,6 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, run
 
 

@@ -81,8 +81,11 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.slipway.infra.plugins.module_utils.gpu import GpuQueryError, host_capacity, query_gpus
+from ansible_collections.slipway.infra.plugins.module_utils.gpu import (
+    GpuQueryError,
+    host_capacity,
+    query_gpus,
+)
 
 
 def main() -> None:

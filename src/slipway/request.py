@@ -53,9 +53,7 @@ def parse_int(fieldname: str, value: Any, *, minimum: int = 0, maximum: int | No
         raise ValidationError(fieldname, "must be a whole number", allowed=allowed, got=value)
     if isinstance(value, int):
         n = value
-    elif isinstance(value, float) and value.is_integer():
-        n = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+    elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value)):
         n = int(value)
     else:
         raise ValidationError(fieldname, "must be a whole number", allowed=allowed, got=value)

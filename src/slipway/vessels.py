@@ -24,8 +24,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from slipway.engine import Engine, VesselContainer, container_name, container_spec, init_script, \
-    vessel_env_file, wait_ssh
+from slipway.engine import (
+    Engine,
+    VesselContainer,
+    container_name,
+    container_spec,
+    init_script,
+    vessel_env_file,
+    wait_ssh,
+)
 from slipway.errors import NotFound, PermissionDenied, SlipwayError, ValidationError
 from slipway.fleet import sync_fleet
 from slipway.ledger import Ledger, Vessel, default_data_dir, utcnow
@@ -254,7 +261,7 @@ class VesselService:
             self._token_path(v.name).unlink(missing_ok=True)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self.ledger.release(v.name, actor, state="failed", reason=f"launch failed: {reason}",
-                            rolled_back=done + ["reservation released"])
+                            rolled_back=[*done, "reservation released"])
 
     def _forget_tailscale(self, v: Vessel) -> list[str]:
         if self.settings.tailscale is None:

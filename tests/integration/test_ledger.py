@@ -65,7 +65,7 @@ def _worker(url: str, seed: int, q: mp.Queue) -> None:  # type: ignore[type-arg]
         q.put(("placed", seed, v.host, v.gpu_uuids))
     except PlacementError as exc:
         q.put(("refused", seed, str(exc), ()))
-    except Exception as exc:  # noqa: BLE001 - reported to the test
+    except Exception as exc:
         q.put(("error", seed, repr(exc), ()))
     finally:
         led.close()

@@ -19,7 +19,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, inspect, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -59,7 +71,7 @@ def safe_url(url: str) -> str:
     """The URL with any password masked, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL must still never be echoed
+    except Exception:
         return "<unparsable ledger URL>"
 
 
@@ -309,15 +321,16 @@ class Ledger:
         for g in conn.execute(select(t.gpus).where(t.gpus.c.host_id.in_(ids), t.gpus.c.id.not_in(busy_gpu))
                               ).mappings():
             free_gpus[g["host_id"]].append(GpuSlot(g["uuid"], g["idx"], g["numa_node"]))
-        gpu_total = dict(conn.execute(select(t.gpus.c.host_id, func.count()).where(t.gpus.c.host_id.in_(ids))
-                                      .group_by(t.gpus.c.host_id)).all())
+        gpu_total: dict[int, int] = {r[0]: r[1] for r in conn.execute(
+            select(t.gpus.c.host_id, func.count()).where(t.gpus.c.host_id.in_(ids)).group_by(t.gpus.c.host_id))}
         used_cpus: dict[int, set[int]] = {i: set() for i in ids}
         for hid, cpu in conn.execute(select(t.cpu_allocations.c.host_id, t.cpu_allocations.c.cpu)
                                      .where(t.cpu_allocations.c.host_id.in_(ids))).all():
             used_cpus[hid].add(cpu)
-        used_mem = dict(conn.execute(select(t.vessels.c.host_id, func.sum(t.vessels.c.memory_mib))
-                                     .where(t.vessels.c.host_id.in_(ids), t.vessels.c.state.in_(ACTIVE_STATES))
-                                     .group_by(t.vessels.c.host_id)).all())
+        used_mem: dict[int, int] = {r[0]: int(r[1] or 0) for r in conn.execute(
+            select(t.vessels.c.host_id, func.sum(t.vessels.c.memory_mib))
+            .where(t.vessels.c.host_id.in_(ids), t.vessels.c.state.in_(ACTIVE_STATES))
+            .group_by(t.vessels.c.host_id))}
         states = []
         for r in hrows:
             hid = r["id"]
@@ -380,8 +393,8 @@ class Ledger:
                     jupyter_port=free_ports[1] if nports > 1 else None,
                     address=hrow["address"], created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
                 if p.gpu_uuids:
-                    gid = dict(conn.execute(select(t.gpus.c.uuid, t.gpus.c.id)
-                                            .where(t.gpus.c.uuid.in_(p.gpu_uuids))).all())
+                    gid: dict[str, int] = {r[0]: r[1] for r in conn.execute(
+                        select(t.gpus.c.uuid, t.gpus.c.id).where(t.gpus.c.uuid.in_(p.gpu_uuids)))}
                     conn.execute(insert(t.gpu_allocations),
                                  [{"gpu_id": gid[u], "vessel_id": vid} for u in p.gpu_uuids])
                 conn.execute(insert(t.cpu_allocations),
@@ -462,7 +475,7 @@ class Ledger:
     def vessels(self, *, active: bool = True, owner: str | None = None, host: str | None = None
                 ) -> list[Vessel]:
         q = self._vessel_query()
-        conds = []
+        conds: list[Any] = []
         if active:
             conds.append(t.vessels.c.state.in_(ACTIVE_STATES))
         if owner:
