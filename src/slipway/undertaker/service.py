@@ -63,7 +63,7 @@ class RunResult:
         return dict(c)
 
 
-def parse_now(value: str | datetime | None) -> datetime:
+def parse_now(value: str | datetime | None, field: str = "now") -> datetime:
     """The run's "now": ISO 8601 (a zone is required) or None for the clock."""
     if value is None or value == "":
         return utcnow()
@@ -73,10 +73,10 @@ def parse_now(value: str | datetime | None) -> datetime:
         try:
             dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            raise ValidationError("now", "not an ISO 8601 time", got=value,
+            raise ValidationError(field, "not an ISO 8601 time", got=value,
                                   allowed="e.g. 2026-03-09T13:00:00+00:00") from None
     if dt.tzinfo is None:
-        raise ValidationError("now", "needs a time zone", got=str(value), allowed="e.g. 2026-03-09T13:00:00Z")
+        raise ValidationError(field, "needs a time zone", got=str(value), allowed="e.g. 2026-03-09T13:00:00Z")
     return dt
 
 
@@ -303,12 +303,12 @@ def set_keep(ledger: Ledger, name: str, *, actor: str, hours: float | None = Non
                                                                  or new.microsecond else timedelta())
     else:
         raise ValidationError("hours", "say how long to keep the vessel (or clear the flag)",
-                              allowed="hours=N, until=ISO time, or state=absent")
+                              allowed="hours=N, expires=ISO time, or state=absent")
     if new is not None:
         if new.tzinfo is None:
-            raise ValidationError("until", "needs a time zone", got=str(new), allowed="e.g. 2026-03-10T18:00:00Z")
+            raise ValidationError("expires", "needs a time zone", got=str(new), allowed="e.g. 2026-03-10T18:00:00Z")
         if new <= now:
-            raise ValidationError("until", "is in the past", got=new.isoformat(), allowed="a future time")
+            raise ValidationError("expires", "is in the past", got=new.isoformat(), allowed="a future time")
         limit = now + timedelta(hours=ceil(max_hours) + 1)
         if actor not in admins and new > limit:
             raise ValidationError("hours", f"owners may keep a vessel for at most {max_hours:g} hours",
