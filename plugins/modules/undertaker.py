@@ -153,7 +153,6 @@ counts:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, run, settings
 
 
@@ -192,7 +191,7 @@ def apply(module: AnsibleModule) -> dict[str, Any]:
     cfg = UndertakerConfig.parse(p)
     now = parse_now(p["now"])
     s = settings(p)
-    s.admins = tuple(s.admins) + ("undertaker",)
+    s.admins = (*s.admins, "undertaker")
     prom = Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout, field_name="undertaker_prometheus_url")
     try:
         with service(s) as svc:

@@ -85,7 +85,6 @@ summary:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, run
 
 
