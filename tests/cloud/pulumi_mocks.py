@@ -5,6 +5,7 @@ arrived as secrets. The AWS provider binary cannot be downloaded here; AWS itsel
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +110,9 @@ class Engine:
 
 def start_engine(stack: str = "dev", config: dict[str, Any] | None = None,
                  secret_keys: list[str] | None = None) -> Engine:
+    # Pulumi's test runtime uses the thread's event loop; asyncio.run() elsewhere in the session
+    # (Prefect's client, other suites) leaves none behind.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = Mocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="slipway", stack=stack, preview=False, monitor=monitor)

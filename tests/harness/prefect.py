@@ -1,6 +1,7 @@
 """A private Prefect server (prefect 3.8.8 from the project's venv, SQLite) on a loopback port.
 
-Analytics and the UI are off, so it sends nothing anywhere; healthy in 12-26 s on the project's
+Analytics, the UI and the background services (scheduler, late runs...) are off: the tests need
+the API only, it sends nothing anywhere, and SQLite sees no competing writers. Healthy in 12-26 s on the project's
 machines. One per test session; stopped at the end.
 """
 
@@ -46,7 +47,8 @@ def start_prefect(workdir: Path) -> PrefectServer:
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
-    proc = Proc([prefect_binary(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], log, env=env)
+    proc = Proc([prefect_binary(), "server", "start", "--host", "127.0.0.1", "--port", str(port),
+                  "--no-services"], log, env=env)
     url = f"http://127.0.0.1:{port}/api"
     wait_for(lambda: requests.get(f"{url}/health", timeout=2).json() is True, 120, "prefect server",
              proc.proc, log)
