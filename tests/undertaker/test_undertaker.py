@@ -3,6 +3,8 @@ the ledger on SQLite and PostgreSQL. "now" is injected; London work hours Mon-Fr
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 from typing import Any
 
@@ -206,3 +208,30 @@ def test_slack_down_keeps_the_secret_and_retries_the_warning(site: Site) -> None
     assert actions(u.run(at(9, 13, 30))) == {"nb-slack": "warn"}  # not delivered before: sent now
     assert len(site.slack.posts) == 1
     assert actions(u.run(at(9, 14))) == {"nb-slack": "keep"}
+
+
+def test_cli_run_and_keep(site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from slipway.cli import main
+
+    site.vessel("cli-idle", ["GPU-idle-0"])
+    cfg = tmp_path / "undertaker.yml"
+    cfg.write_text("undertaker_calendar: {timezone: Europe/London}\nundertaker_admins: '{{ slipway_admins }}'\n")
+    monkeypatch.setenv("SLIPWAY_SLACK_WEBHOOK_URL", site.slack.url)
+    monkeypatch.setenv("SLIPWAY_USER", "alice")
+    base = ["--ledger-url", site.ledger.url]
+
+    def cli(*args: str) -> str:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            main(list(args))
+        return buf.getvalue()
+
+    out = cli("undertaker", "run", "--config", str(cfg), "--prometheus-url", site.prom.url, *base,
+              "--now", "2026-03-09T13:00:00Z", "--check")
+    assert "cli-idle" in out and "warn" in out and "1 Prometheus query" in out and site.slack.posts == []
+    assert site.slack.secret not in out
+    out = cli("undertaker", "keep", "cli-idle", "--hours", "12", *base)
+    assert "cli-idle is kept until" in out
+    out = cli("undertaker", "run", "--config", str(cfg), "--prometheus-url", site.prom.url, *base,
+              "--now", "2026-03-09T13:00:00Z")
+    assert "keep flag until" in out and site.slack.posts == []
