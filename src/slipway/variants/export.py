@@ -37,7 +37,8 @@ def requirements_txt(project: Project, packages: tuple[Package, ...]) -> str:
     Local path packages are left out (they are project code, copied after the dependency layer).
     """
     hashes = _lock_hashes(project)
-    indexes = sorted({p.source.ref for p in packages if p.source.kind == "registry" and p.source.ref != PYPI})
+    indexes = sorted({p.source.ref for p in packages if p.source.kind == "registry" and p.source.ref != PYPI
+                      and p.source.ref.startswith(("http://", "https://"))})
     lines: list[str] = []
     for p in packages:
         src = p.source
