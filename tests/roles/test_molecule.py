@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.roles.conftest import ROLES, role_names
 
@@ -52,6 +53,10 @@ class Runner:
         apt_cache = Path(self.env["MOLECULE_APT_CACHE"]) / role
         (apt_cache / "partial").mkdir(parents=True, exist_ok=True)
         env = {**self.env, "MOLECULE_APT_CACHE": str(apt_cache)}
+        # a leftover instance of an interrupted run (cheaper than molecule's own destroy step)
+        platforms = yaml.safe_load((ROLES / role / "molecule/default/molecule.yml").read_text())["platforms"]
+        for p in platforms:
+            subprocess.run(["podman", "rm", "-f", "-t", "2", p["name"]], env=env, capture_output=True, check=False)
         with open(log, "w") as fh:
             try:
                 proc = subprocess.run(["molecule", "test"], cwd=ROLES / role, env=env, stdout=fh,
