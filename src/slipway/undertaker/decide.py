@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from slipway.undertaker.calendar import HOUR, WorkCalendar
 
@@ -63,7 +64,7 @@ class Decision:
     def row(self, cal: WorkCalendar) -> dict[str, str]:
         return {"vessel": self.vessel, "owner": self.owner, "host": self.host, "gpus": str(len(self.gpus)),
                 "action": self.action, "idle_work_h": str(self.idle_hours),
-                "idle_since": cal.local(self.idle_since) if self.idle_since else "",
+                "idle_since": _local(cal, self.idle_since) if self.idle_since else "",
                 "reason": self.reason}
 
 
@@ -110,11 +111,11 @@ def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Sa
         key = int(end.timestamp())
         vals = [samples.get(u, {}).get(key) for u in v.gpu_uuids]
         if any(x is None for x in vals):
-            stop = f"metrics gap at {cal.local(start)}"
+            stop = f"metrics gap at {_local(cal, start)}"
             break
         busy = max(x for x in vals if x is not None)
         if busy > rule.idle_percent:
-            stop = f"GPU busy ({busy:.0f}%) at {cal.local(start)}"
+            stop = f"GPU busy ({busy:.0f}%) at {_local(cal, start)}"
             break
         if work:
             idle += 1
@@ -129,8 +130,8 @@ def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Sa
     warned = v.warned_at is not None and since is not None and v.warned_at >= since
     if not warned:
         d.action = "warn"
-        d.bury_at = cal.after_work_hours(_ceil_hour(now, cal), window)
-        d.reason = f"idle {idle} work hours since {cal.local(since) if since else '?'}"
+        d.bury_at = _bury_at(cal, now, window)
+        d.reason = f"idle {idle} work hours since {_local(cal, since) if since else '?'}"
         return d
     assert v.warned_at is not None
     if after_warning >= window:
@@ -138,10 +139,22 @@ def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Sa
         d.reason = (f"idle {idle} work hours; warned {cal.local(v.warned_at)}, idle {after_warning} "
                     "work hours since")
         return d
-    d.bury_at = cal.after_work_hours(_ceil_hour(v.warned_at, cal), window)
+    d.bury_at = _bury_at(cal, v.warned_at, window)
     d.reason = (f"warned {cal.local(v.warned_at)}; idle {after_warning}/{window} work hours since, "
                 f"burial at {cal.local(d.bury_at)} unless used or kept")
     return d
+
+
+@lru_cache(maxsize=4096)
+def _bury_at(cal: WorkCalendar, t: datetime, window: int) -> datetime:
+    """When ``window`` work hours will have passed after the hour that follows ``t`` (a fleet shares
+    a few distinct values per run, hence the cache)."""
+    return cal.after_work_hours(_ceil_hour(t, cal), window)
+
+
+@lru_cache(maxsize=4096)
+def _local(cal: WorkCalendar, t: datetime) -> str:
+    return cal.local(t)
 
 
 def _ceil_hour(t: datetime, cal: WorkCalendar) -> datetime:
