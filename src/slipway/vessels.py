@@ -14,6 +14,7 @@ import ipaddress
 import os
 import pwd
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -159,7 +160,13 @@ class VesselService:
                 self.engine(h.name, h.docker_url).ensure_image(req.image, pull=self.settings.pull)
                 checked.add(h.name)
 
-        vessel = self.ledger.reserve(req, actor, accept=accept)
+        def port_ok(host: str, port: int) -> bool:  # this machine's ports can be checked for real
+            h = hosts[host]
+            if not (h.docker_url.startswith("unix://") and _is_loopback(h.address)):
+                return True
+            return _port_free(h.address, port)
+
+        vessel = self.ledger.reserve(req, actor, accept=accept, port_ok=port_ok)
         timings["schedule"] = time.monotonic() - t0
         try:
             vessel = self._start(req, vessel, actor, timings, checked, identity_file)
@@ -389,6 +396,16 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return address == "localhost"
+
+
+def _port_free(address: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def _uid_for(user: str) -> int:

@@ -95,8 +95,9 @@ def test_launch_ssh_jupyter_stop(make_service: Any, dockerd: Dockerd, vessel_ima
 
 
 def test_gpu_request_carries_exactly_the_reserved_uuids(make_service: Any, dockerd: Dockerd, vessel_image: str,
-                                                        home: Path, user_key: Path) -> None:
-    svc = make_service({"gpu-a": fleet_host(dockerd.url, gpus=FAKE_GPUS, queue="a100")})
+                                                        home: Path, user_key: Path, ledger_url: str) -> None:
+    # on the SQLite ledger and on PostgreSQL (a team's shared ledger)
+    svc = make_service({"gpu-a": fleet_host(dockerd.url, gpus=FAKE_GPUS, queue="a100")}, ledger_url=ledger_url)
     v = svc.launch(req(user_key, name="g-1", gpus=1, queue="a100"), identity_file=str(user_key)).vessel
     assert v["gpu_uuids"] == [FAKE_GPUS[0]["uuid"]]
     c = dockerd.client()

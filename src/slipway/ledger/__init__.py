@@ -348,11 +348,13 @@ class Ledger:
         return place(req, self.host_states())
 
     def reserve(self, req: VesselRequest, actor: str, *, ports: int = 2,
-                accept: Callable[[Placement], None] | None = None) -> Vessel:
+                accept: Callable[[Placement], None] | None = None,
+                port_ok: Callable[[str, int], bool] | None = None) -> Vessel:
         """Atomically pick a host and reserve GPUs, CPUs, memory and ports for ``req``.
 
         ``accept`` may veto a placement (raise) before anything is written, e.g. to check the image
-        exists on that host. Raises ValidationError / PlacementError with per-host reasons.
+        exists on that host; ``port_ok(host, port)`` may skip ports something outside Slipway holds.
+        Raises ValidationError / PlacementError with per-host reasons.
         """
         for _attempt in range(8):
             snapshot = self.host_states()
@@ -360,14 +362,15 @@ class Ledger:
             if accept is not None:
                 accept(first)
             for cand in rank(req, snapshot):
-                got = self._reserve_on(req, actor, cand.name, ports)
+                got = self._reserve_on(req, actor, cand.name, ports, port_ok)
                 if got is not None:
                     return got
         states = self.host_states()
         place(req, states)  # produce the precise reason if the fleet is full now
         raise PlacementError(f"could not reserve {req.describe()}: the fleet changed under every attempt")
 
-    def _reserve_on(self, req: VesselRequest, actor: str, host_name: str, nports: int) -> Vessel | None:
+    def _reserve_on(self, req: VesselRequest, actor: str, host_name: str, nports: int,
+                    port_ok: Callable[[str, int], bool] | None = None) -> Vessel | None:
         try:
             with self.write() as conn:
                 hrow = conn.execute(select(t.hosts).where(t.hosts.c.name == host_name).with_for_update()
@@ -381,7 +384,12 @@ class Ledger:
                     return None
                 used = {r[0] for r in conn.execute(select(t.port_allocations.c.port)
                                                    .where(t.port_allocations.c.host_id == hrow["id"]))}
-                free_ports = [q for q in range(hrow["port_min"], hrow["port_max"] + 1) if q not in used][:nports]
+                free_ports: list[int] = []
+                for q in range(hrow["port_min"], hrow["port_max"] + 1):
+                    if len(free_ports) == nports:
+                        break
+                    if q not in used and (port_ok is None or port_ok(host_name, q)):
+                        free_ports.append(q)
                 if len(free_ports) < nports:
                     return None
                 now = utcnow()
