@@ -11,7 +11,9 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ class Dockerd:
     root: Path
     hook_record: Path
     proc: Proc
+    exec_root: Path
 
     def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.url, timeout=120)
@@ -47,6 +50,7 @@ class Dockerd:
         finally:
             c.close()
             self.proc.stop(timeout=20)
+            shutil.rmtree(self.exec_root, ignore_errors=True)
 
 
 _LOCKS: list[Any] = []
@@ -69,6 +73,23 @@ def _cached_root() -> Path:
     raise RuntimeError("no free dockerd data-root under " + str(CACHE))
 
 
+def _kill_stale(pidfile: Path) -> None:
+    """A dockerd left running on this data-root by a killed session (we hold the root's lock now)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"dockerd" not in cmdline:
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
 def start_dockerd(workdir: Path, *, gpu_hook: bool = True, name: str = "dockerd",
                   data_root: Path | None = None) -> Dockerd:
     exe = require("dockerd", "docker.io")
@@ -89,8 +110,10 @@ def start_dockerd(workdir: Path, *, gpu_hook: bool = True, name: str = "dockerd"
     exec_root = Path("/run") / f"slipway-test-{name}-{os.getpid()}"
     exec_root.mkdir(parents=True, exist_ok=True)
     log = run / "dockerd.log"
+    pidfile = root / "dockerd.pid"
+    _kill_stale(pidfile)
     argv = [exe, "--data-root", str(root / "data"), "--exec-root", str(exec_root),
-            "--pidfile", str(run / "dockerd.pid"), "-H", f"unix://{sock}", "--storage-driver=overlay2",
+            "--pidfile", str(pidfile), "-H", f"unix://{sock}", "--storage-driver=overlay2",
             "--iptables=false", "--ip6tables=false", "--bridge=none", "--log-level=warn"]
     # a stale pidfile from a killed run would stop dockerd from starting
     pid_stale = root / "data" / "docker.pid"
@@ -112,7 +135,7 @@ def start_dockerd(workdir: Path, *, gpu_hook: bool = True, name: str = "dockerd"
     except BaseException:
         proc.stop()
         raise
-    return Dockerd(url, sock, root, record, proc)
+    return Dockerd(url, sock, root, record, proc, exec_root)
 
 
 def ensure_vessel_image(d: Dockerd, tag: str = "slipway/vessel:latest") -> str:
@@ -132,6 +155,3 @@ def ensure_vessel_image(d: Dockerd, tag: str = "slipway/vessel:latest") -> str:
         raise RuntimeError(f"building {tag} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return tag
 
-
-def remove_exec_root(d: Dockerd) -> None:
-    shutil.rmtree(d.root / "exec", ignore_errors=True)
