@@ -174,11 +174,13 @@ def test_aws_credentials_block_lifecycle(api: PrefectApi) -> None:
     assert provider.diff(created.id, created.outs, {**moved, "block_type": "aws-secret"}).replaces == ["block_type"]
 
     # a flow loads it the way flows do
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect_aws import AwsCredentials
 
     with temporary_settings({PREFECT_API_URL: api.api_url}):
         creds = AwsCredentials.load(name, _sync=True)  # type: ignore[call-arg]
+        EventsWorker.drain_all(timeout=10)  # deliver the "block loaded" event while the server is up
     assert creds.region_name == "us-east-1"
 
     provider.delete(created.id, created.outs)
