@@ -213,7 +213,8 @@ def test_iam_policies_are_least_privilege(engine: Engine, templates: dict[str, A
     def check(_: Any) -> None:
         docs = [(r.name, r.inputs["policy"]) for r in engine.of_type("aws:iam/rolePolicy:RolePolicy")]
         docs += [(r.name, r.inputs["assumeRolePolicy"]) for r in engine.of_type("aws:iam/role:Role")]
-        assert len(docs) == 8
+        docs += [(r.name, r.inputs["policy"]) for r in engine.of_type("aws:iam/policy:Policy")]
+        assert len(docs) == 9
         for name, doc in docs:
             assert policies.violations(doc) == [], name
         trust = {r.inputs["name"]: json.loads(r.inputs["assumeRolePolicy"])["Statement"][0]["Principal"]
@@ -228,6 +229,17 @@ def test_iam_policies_are_least_privilege(engine: Engine, templates: dict[str, A
         assert by_sid["Logs"]["Resource"] == ["arn:aws:logs:eu-west-1:123456789012:log-group:/slipway/slipway-dev/ecs",
                                               "arn:aws:logs:eu-west-1:123456789012:log-group:/slipway/slipway-dev/ecs:*"]
         assert len(by_sid["ReadSecrets"]["Resource"]) == 3
+        worker = {st["Sid"]: st for st in json.loads(
+            engine.one("aws:iam/policy:Policy", "ecs-prefect-worker").inputs["policy"])["Statement"]}
+        cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/slipway-dev"
+        assert worker["RunTasks"]["Condition"] == {"ArnEquals": {"ecs:cluster": cluster}}
+        assert worker["RunTasks"]["Resource"] == "arn:aws:ecs:eu-west-1:123456789012:task-definition/*"
+        assert worker["WatchTasks"]["Resource"] == "arn:aws:ecs:eu-west-1:123456789012:task/slipway-dev/*"
+        assert sorted(worker["PassTaskRoles"]["Resource"]) == [
+            "arn:aws:iam:eu-west-1:123456789012:role/slipway-dev-ecs-execution",
+            "arn:aws:iam:eu-west-1:123456789012:role/slipway-dev-ecs-task"]
+        assert worker["PassTaskRoles"]["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
         # the task role starts with no permissions at all
         task_policies = [r for r in engine.of_type("aws:iam/rolePolicy:RolePolicy") if "task" in r.name]
         assert task_policies == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,7 +133,15 @@ class EcsCompute(pulumi.ComponentResource):
                 ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(capacity_provider="FARGATE",
                                                                                 weight=1, base=0)],
             opts=child)
+        self.worker_policy = iam.Policy(
+            f"{name}-prefect-worker", name=f"{args.prefix}-prefect-ecs-worker",
+            description="Attach to whatever runs the Prefect ECS worker for this cluster",
+            policy=pulumi.Output.all(self.cluster.arn, self.execution_role.arn, self.task_role.arn,
+                                     self.log_group.arn).apply(
+                lambda v: json.dumps(policies.prefect_ecs_worker(v[0], [v[1], v[2]], v[3]))),
+            tags=tags, opts=child)
         self.register_outputs({
+            "prefect_worker_policy_arn": self.worker_policy.arn,
             "cluster_arn": self.cluster.arn, "cluster_name": self.cluster.name,
             "gpu_capacity_provider": self.gpu_capacity_provider.name,
             "execution_role_arn": self.execution_role.arn, "task_role_arn": self.task_role.arn,

@@ -98,3 +98,22 @@ def logs_write(log_group_arn: Any, log_streams_arn: Any) -> Statement:
 
 def secrets_read(secret_arns: Iterable[Any]) -> Statement:
     return allow(["secretsmanager:GetSecretValue"], list(secret_arns), sid="ReadSecrets")
+
+
+def prefect_ecs_worker(cluster_arn: str, role_arns: list[str], log_group_arn: str) -> Document:
+    """What a Prefect ECS worker needs to run flows in one cluster, and nothing else.
+
+    Task and task-definition ARNs are derived from the cluster ARN (same region and account).
+    """
+    base, cluster_name = cluster_arn.rsplit(":cluster/", 1)
+    return document(
+        allow(["ecs:RunTask"], f"{base}:task-definition/*", sid="RunTasks",
+              condition={"ArnEquals": {"ecs:cluster": cluster_arn}}),
+        allow(["ecs:DescribeTasks", "ecs:StopTask", "ecs:TagResource"], f"{base}:task/{cluster_name}/*",
+              sid="WatchTasks"),
+        allow(["ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition",
+               "ec2:DescribeSubnets", "ec2:DescribeVpcs"], "*", sid="TaskDefinitions"),
+        allow(["iam:PassRole"], role_arns, sid="PassTaskRoles",
+              condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+        allow(["logs:GetLogEvents"], f"{log_group_arn}:*", sid="ReadFlowLogs"),
+    )
