@@ -198,3 +198,13 @@ def test_lookup_plugin_documentation_renders() -> None:
                          env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
     assert res.returncode == 0, res.stderr
     assert "show_secrets" in res.stdout and "pulumi stack output --json" in res.stdout
+
+
+def test_cli_imports_neither_pulumi_nor_prefect() -> None:
+    code = ("import sys, slipway.cloud.cli, slipway.cloud.settings, slipway.cloud.outputs; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'prefect')))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"
+    res = subprocess.run([str(Path(sys.executable).parent / "slipway"), "--help"], capture_output=True, text=True,
+                         check=True)
+    assert "cloud" in res.stdout
