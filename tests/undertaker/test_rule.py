@@ -84,7 +84,7 @@ def test_bad_config_names_the_field(opts: dict[str, object], field: str) -> None
     assert e.value.field == field
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 1)),
        st.integers(0, 24 * 20 * 60), st.integers(0, 24 * 20 * 60))
 def test_work_hours_are_additive(a: datetime, m1: int, m2: int) -> None:
@@ -94,7 +94,7 @@ def test_work_hours_are_additive(a: datetime, m1: int, m2: int) -> None:
     assert total == pytest.approx(NEW_YORK.work_hours_between(a, b) + NEW_YORK.work_hours_between(b, c))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 1)), st.integers(1, 40))
 def test_after_work_hours_inverts_work_hours_between(a: datetime, h: int) -> None:
     a = a.replace(tzinfo=UTC)
@@ -202,7 +202,7 @@ def test_missing_samples_are_never_idleness() -> None:
 hours = st.sampled_from([local(LONDON, 2026, 3, d, h) for d in (5, 6, 7, 8, 9, 10) for h in range(24)])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(hours, st.sampled_from([0.0, 0.5, 30.0]), max_size=6), st.sets(hours, max_size=4),
        st.integers(0, 40), st.one_of(st.none(), hours))
 def test_rule_properties(busy: dict[datetime, float], gaps: set[datetime], step: int,
