@@ -325,7 +325,7 @@ def test_bad_config_fails_before_any_resource(ecs_base_template: dict[str, Any])
 
     with pytest.raises(ValidationError, match="slipway:gpuAmiParameter: GPU instances need a GPU AMI"):
         program()
-    assert [r.type for r in engine.registered] == []
+    assert [r.type for r in engine.registered if r.type != "pulumi:pulumi:Stack"] == []
 
 
 def test_main_program_wires_prod(monkeypatch: pytest.MonkeyPatch, ecs_base_template: dict[str, Any]) -> None:
@@ -345,3 +345,15 @@ def test_main_program_wires_prod(monkeypatch: pytest.MonkeyPatch, ecs_base_templ
     assert defs == ["slipway-prod-ml-detector", "slipway-prod-ml-forecaster", "slipway-prod-ml-segmenter"]
     gpu = engine.one("aws:batch/computeEnvironment:ComputeEnvironment", "batch-gpu").inputs
     assert gpu["computeResources"]["instanceTypes"] == ["g5", "p4d"]
+
+
+def test_misspelt_key_fails_before_any_resource() -> None:
+    engine = start_engine("dev", {**DEV, "slipway:keepImage": 3})
+
+    @pulumi.runtime.test
+    def program() -> None:
+        runpy.run_path(str(PULUMI / "__main__.py"), run_name="__main__")
+
+    with pytest.raises(ValidationError, match="slipway:keepImage: unknown config key; allowed: .*slipway:keepImages"):
+        program()
+    assert [r.type for r in engine.registered if r.type != "pulumi:pulumi:Stack"] == []

@@ -270,6 +270,12 @@ class Settings:
             raw = cfg.get_object(key.name) if key.kind in ("array", "object") else cfg.get(key.name)
             if raw is not None:
                 values[key.full] = raw
+        # Typos (slipway:vpcID) would otherwise be ignored silently: pass every slipway:* key along.
+        from pulumi.runtime.config import CONFIG
+
+        for name in CONFIG.get():
+            if name.startswith(f"{NAMESPACE}:") and name not in KEY_NAMES:
+                values[name] = "(set)"
         return cls.from_values(values, stack=stack, secrets=secrets)
 
 
