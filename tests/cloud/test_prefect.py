@@ -245,3 +245,34 @@ def test_cpu_deployment_gets_ephemeral_storage(api: PrefectApi, ecs_base_templat
 
 def test_server_health(prefect_server: PrefectServer) -> None:
     assert requests.get(f"{prefect_server.api_url}/health", timeout=5).json() is True
+
+
+def test_gpu_task_is_what_ecs_accepts(api: PrefectApi, ecs_base_template: dict[str, Any]) -> None:
+    """prefect-aws's ECS worker turns the GPU pool's rendering into a task definition and a RunTask
+    request; ECS's own request schema (botocore) and moto's ECS accept them. An integer GPU count,
+    which the template deliberately does not allow, is what ECS would refuse."""
+    import boto3
+    from botocore.exceptions import ParamValidationError
+    from botocore.validate import validate_parameters
+    from moto import mock_aws
+    from prefect.client.schemas.objects import FlowRun
+    from prefect_aws.workers.ecs_worker import ECSWorker
+
+    template = templates.ecs_gpu_template(ecs_base_template, DEFAULTS)
+    config = render(api, template, {"gpu_count": "2", "cpu": 4096, "memory": 16384, "image": "img:ml-1a2b"})
+    worker = ECSWorker(work_pool_name="slipway-test-gpu")
+    task_def = worker._prepare_task_definition(config, "eu-west-1", FlowRun(flow_id=uuid.uuid4(), name="run"))
+    with mock_aws():
+        ecs = boto3.client("ecs", region_name="eu-west-1")
+        registered = ecs.register_task_definition(**task_def)["taskDefinition"]
+        assert registered["containerDefinitions"][0]["resourceRequirements"] == [{"type": "GPU", "value": "2"}]
+        assert registered["requiresCompatibilities"] == ["EC2"]
+        request = worker._prepare_task_run_request(config, task_def, registered["taskDefinitionArn"])
+        validate_parameters(request, ecs.meta.service_model.operation_model("RunTask").input_shape)
+        assert request["capacityProviderStrategy"] == [{"capacityProvider": "slipway-test-gpu", "weight": 1,
+                                                        "base": 0}]
+        assert "launchType" not in request  # the capacity provider decides
+        bad = copy.deepcopy(task_def)
+        bad["containerDefinitions"][0]["resourceRequirements"][0]["value"] = 2
+        with pytest.raises(ParamValidationError, match="resourceRequirements"):
+            ecs.register_task_definition(**bad)
