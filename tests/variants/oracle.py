@@ -78,6 +78,21 @@ def run_export(tools: Tools, kind: str, project: Path, groups: tuple[str, ...], 
     return Export(True, proc.stdout)
 
 
+def run_poetry_batch(tools: Tools, project: Path, cases: list[dict[str, object]], scratch: Path) -> dict[str, Export]:
+    """All cases of one poetry project in one poetry process (tests/variants/poetry_batch.py)."""
+    import json
+
+    env = {**os.environ, "POETRY_CACHE_DIR": str(scratch / "poetry-cache"), "HOME": str(scratch / "home"),
+           "NO_COLOR": "1", "POETRY_NO_INTERACTION": "1", "POETRY_VIRTUALENVS_CREATE": "false"}
+    script = Path(__file__).with_name("poetry_batch.py")
+    proc = subprocess.run([str(tools.poetry.parent / "python"), str(script), str(project)], input=json.dumps(cases),
+                          cwd=project, env=env, capture_output=True, text=True, check=False, timeout=900)
+    if proc.returncode != 0:
+        raise AssertionError(f"poetry_batch failed for {project.name}: {proc.stderr[-3000:]}")
+    data = json.loads(proc.stdout)
+    return {label: Export(bool(v["ok"]), str(v["text"])) for label, v in data.items()}
+
+
 def installed(export_text: str, target: Target, extras: set[str], project: Path) -> set[tuple[str, str]]:
     """What pip would install from an exported requirements file on ``target``.
 

@@ -71,21 +71,44 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def exports(oracle_tools: Tools, workspace: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> dict[tuple[str, str], Export]:
-    """Every export of every project, run in parallel once per test run (cached only in memory)."""
+    """Every export of every project, run in parallel once per test run (cached only in memory).
+
+    poetry: one poetry process per project runs poetry-plugin-export's exporter for all its cases
+    (tests/variants/poetry_batch.py; test_batch_equals_the_command checks it equals `poetry export`);
+    uv: one `uv export` per case.
+    """
     scratch = tmp_path_factory.mktemp("oracle")
-    jobs: list[tuple[str, Case, str]] = []
+    jobs: list[tuple[int, str, list[Case], str]] = []
     for name in PROJECTS:
         proj = Project(workspace / name, check_lock=False)
-        for case in cases(proj):
-            jobs.append((name, case, proj.kind))
+        cs = cases(proj)
+        jobs.append((len(cs) * proj.lock_path.stat().st_size, name, cs, proj.kind))
+    jobs.sort(reverse=True)  # longest first
 
-    def one(job: tuple[str, Case, str]) -> tuple[tuple[str, str], Export]:
-        name, (label, groups, extras, all_extras), kind = job
-        return (name, label), run_export(oracle_tools, kind, workspace / name, groups, extras, all_extras,
-                                         scratch)
+    def one(job: tuple[int, str, list[Case], str]) -> dict[tuple[str, str], Export]:
+        _, name, cs, kind = job
+        if kind == "poetry":
+            batch = [{"label": c[0], "groups": list(c[1]), "extras": list(c[2]), "all_extras": c[3]} for c in cs]
+            res = run_poetry_batch(oracle_tools, workspace / name, batch, scratch)
+            return {(name, label): exp for label, exp in res.items()}
+        return {(name, c[0]): run_export(oracle_tools, kind, workspace / name, c[1], c[2], c[3], scratch) for c in cs}
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(pool.map(one, jobs))
+    out: dict[tuple[str, str], Export] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for part in pool.map(one, jobs):
+            out.update(part)
+    return out
+
+
+@pytest.mark.parametrize("name", ["vwxyzjn__cleanrl-lock1.1", "vwxyzjn__cleanrl", "Textualize__textual"])
+def test_batch_equals_the_command(name: str, oracle_tools: Tools, workspace: Path,
+                                  exports: dict[tuple[str, str], Export], tmp_path: Path) -> None:
+    """The in-process batch gives `poetry export`'s very output (lock 1.1, 2.0, 2.1)."""
+    project = Project(workspace / name)
+    label, groups, extras, all_extras = cases(project)[-1]
+    cmd = run_export(oracle_tools, "poetry", workspace / name, groups, extras, all_extras, tmp_path)
+    assert cmd.ok, cmd.text
+    assert cmd.text.strip() == exports[(name, label)].text.strip()
 
 
 @pytest.mark.parametrize("name", PROJECTS)
@@ -112,7 +135,8 @@ def test_selection_matches_the_real_exporter(name: str, workspace: Path,
             if project.kind == "uv":
                 active |= {conflict_item("extra", project.name, e) for e in extras}
                 active |= {conflict_item("group", project.name, g) for g in groups}
-            want = installed(exp.text, target, active, project_dir)
+            # the project itself (uv's `-e .`) is not a package of any variant
+            want = installed(exp.text, target, active, project_dir) - {("path:.", "@direct")}
             try:
                 sel = project.select(groups, extras, target)
             except ValidationError as exc:
