@@ -357,3 +357,24 @@ def test_misspelt_key_fails_before_any_resource() -> None:
     with pytest.raises(ValidationError, match="slipway:keepImage: unknown config key; allowed: .*slipway:keepImages"):
         program()
     assert [r.type for r in engine.registered if r.type != "pulumi:pulumi:Stack"] == []
+
+
+@pulumi.runtime.test
+def test_minimal_stack_without_projects_gpus_or_prefect(ecs_base_template: dict[str, Any]) -> Any:
+    engine = start_engine("qa", {"aws:region": "us-east-1", "slipway:vpcId": "vpc-0123456789abcdef0",
+                                 "slipway:subnetIds": ["subnet-0123456789abcdef0"], "slipway:gpuInstanceTypes": []})
+    stack = build_stack(Settings.from_pulumi())
+
+    def check(values: list[Any]) -> None:
+        outputs = dict(zip(stack.outputs, values[1:], strict=True))
+        assert outputs["ecrRepositoryUrls"] == {} and outputs["batchJobDefinitions"] == {}
+        assert set(outputs["batchJobQueueArns"]) == {"cpu"}
+        assert "prefectWorkPools" not in outputs
+        assert engine.of_type("aws:secretsmanager/secretVersion:SecretVersion") == []  # no values: no versions
+        assert [r.inputs["name"] for r in engine.of_type("aws:batch/computeEnvironment:ComputeEnvironment")] == [
+            "slipway-qa-cpu-spot", "slipway-qa-cpu-ondemand"]
+        ecr_pull = [s for s in json.loads(engine.one("aws:iam/rolePolicy:RolePolicy", "ecs-execution-policy")
+                                          .inputs["policy"])["Statement"] if s.get("Sid") == "EcrPull"]
+        assert ecr_pull == []  # no repositories: no pull permission at all
+
+    return pulumi.Output.all(settled(stack), *stack.outputs.values()).apply(check)

@@ -77,7 +77,8 @@ class ImageRegistry(pulumi.ComponentResource):
             self.lifecycle_policies[project] = ecr.LifecyclePolicy(f"{name}-{project}-lifecycle", repository=repo.name, policy=policy,
                                 opts=pulumi.ResourceOptions(parent=self))
             self.repositories[project] = repo
-        self.repository_urls = pulumi.Output.all(
-            **{p: r.repository_url for p, r in self.repositories.items()})  # type: ignore[arg-type]
+        urls = {p: r.repository_url for p, r in self.repositories.items()}
+        self.repository_urls = (pulumi.Output.all(**urls) if urls  # type: ignore[arg-type]
+                                else pulumi.Output.from_input({}))
         self.repository_arns = [r.arn for r in self.repositories.values()]
         self.register_outputs({"repository_urls": self.repository_urls})
