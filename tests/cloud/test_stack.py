@@ -308,7 +308,19 @@ def test_prefect_pools_and_block(engine: Engine, templates: dict[str, Any]) -> A
         assert cpu["variables"]["properties"]["network_configuration"]["default"]["subnets"] == DEV["slipway:subnetIds"]
         assert cpu["job_configuration"]["task_definition"]["ephemeralStorage"] == {
             "sizeInGiB": "{{ ephemeral_storage }}"}
-        block = engine.one("pulumi-python:dynamic/prefect:Block", "prefect-aws").inputs
+        # the provider Pulumi's dynamic-provider host will unpickle: loadable, and free of secrets
+        import base64
+
+        import dill
+
+        from slipway.cloud.prefect_provider import BlockProvider, WorkPoolProvider
+        for r in engine.of_type("pulumi-python:dynamic/prefect:WorkPool"):
+            blob = base64.b64decode(r.inputs["__provider"])
+            assert isinstance(dill.loads(blob), WorkPoolProvider)
+            assert b"plaintext" not in blob
+        block_res = engine.one("pulumi-python:dynamic/prefect:Block", "prefect-aws")
+        assert isinstance(dill.loads(base64.b64decode(block_res.inputs["__provider"])), BlockProvider)
+        block = block_res.inputs
         assert (block["name"], block["block_type"], block["data"]) == (
             "slipway-dev-aws", "aws-credentials", {"region_name": "eu-west-1"})
 
