@@ -276,3 +276,34 @@ def test_gpu_task_is_what_ecs_accepts(api: PrefectApi, ecs_base_template: dict[s
         bad["containerDefinitions"][0]["resourceRequirements"][0]["value"] = 2
         with pytest.raises(ParamValidationError, match="resourceRequirements"):
             ecs.register_task_definition(**bad)
+
+
+@pytest.mark.slow
+def test_local_process_pool_runs_a_flow(api: PrefectApi, tmp_path: Any) -> None:
+    """The ``process`` pool made by the provider takes a real flow run: a Prefect process worker
+    (``--run-once``) picks it up and runs the flow to completion."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "flows.py").write_text(
+        "from prefect import flow\n\n\n@flow\ndef double(n: int = 1) -> int:\n    print(f'doubling {n}')\n"
+        "    return n * 2\n")
+    name = unique("slipway-test-local")
+    WorkPoolProvider().create(pool_props(api, name, templates.process_template(), type="process"))
+    flow_id = api.ensure_flow("double")
+    dep = api.create_deployment({
+        "name": "local", "flow_id": flow_id, "work_pool_name": name, "entrypoint": "flows.py:double",
+        "path": str(tmp_path),
+        "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": str(tmp_path)}}]})
+    run = api._call("POST", f"/deployments/{dep['id']}/create_flow_run", "start a run", json={"parameters": {"n": 21}})
+    env = {**os.environ, "PREFECT_API_URL": api.api_url, "PREFECT_HOME": str(tmp_path / "worker-home")}
+    worker = subprocess.run([str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", name,
+                             "--run-once"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert worker.returncode == 0, worker.stdout[-2000:] + worker.stderr[-2000:]
+    assert "doubling 21" in worker.stdout
+    state = api._call("GET", f"/flow_runs/{run['id']}", "read the run")["state"]
+    assert state["type"] == "COMPLETED", state
+    api.delete_deployment(dep["id"])
+    api.delete_work_pool(name)
