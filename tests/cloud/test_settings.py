@@ -91,6 +91,7 @@ BASE = {"aws:region": "eu-west-1", "slipway:vpcId": "vpc-0a1b2c3d4e5f60718",
     ({"slipway:tags": {"team": 3}}, "slipway:tags", "map of strings"),
     ({"slipway:vpcID": "vpc-0a1b2c3d4e5f60718"}, "slipway:vpcID", "unknown config key"),
     ({"slipway:environment": "Prod-1"}, "slipway:environment", "lower-case"),
+    ({"slipway:registryPrefix": "Team/ML/"}, "slipway:registryPrefix", "ECR repository path"),
 ])
 def test_bad_config_names_the_key(change: dict[str, Any], field: str, words: str) -> None:
     with pytest.raises(ValidationError) as err:

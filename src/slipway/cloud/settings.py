@@ -234,9 +234,13 @@ class Settings:
         if not isinstance(tags, Mapping) or not all(isinstance(t, str) and isinstance(x, str)
                                                     for t, x in tags.items()):
             raise ValidationError(f"{NAMESPACE}:tags", "must be a map of strings to strings", got=tags)
+        prefix = v.string("registryPrefix") or f"slipway/{env}"
+        if not re.fullmatch(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", prefix) or len(prefix) > 150:
+            raise ValidationError(f"{NAMESPACE}:registryPrefix", "is not an ECR repository path", got=prefix,
+                                  allowed="lower-case letters and digits separated by '/', '-', '_' or '.'")
         return cls(
             environment=env, region=region, vpc_id=vpc_id, subnet_ids=tuple(subnets), projects=projects,
-            variants=tuple(variants), registry_prefix=v.string("registryPrefix") or f"slipway/{env}",
+            variants=tuple(variants), registry_prefix=prefix,
             keep_images=v.integer("keepImages", minimum=1, maximum=1000),
             untagged_expiry_days=v.integer("untaggedExpiryDays", minimum=1, maximum=3650),
             gpu_ami_parameter=gpu_ami_parameter, gpu_ami_id=gpu_ami_id, ecs_gpu_instance_type=ecs_gpu_type,
