@@ -8,9 +8,9 @@ on I/O more than CPU); each test waits for its own scenario and shows its output
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,9 @@ class Result:
 
 
 class Runner:
-    def __init__(self, env: dict[str, str], logdir: Path) -> None:
+    def __init__(self, env: dict[str, str], logdir: Path, write: Callable[[str], None]) -> None:
         self.env = env
+        self.write = write
         self.logdir = logdir
         self.pool = ThreadPoolExecutor(max_workers=PARALLEL)
         self.futures: dict[str, Future[Result]] = {}
@@ -43,7 +44,7 @@ class Runner:
 
     def say(self, msg: str) -> None:
         with self.lock:
-            print(f"[molecule {time.monotonic() - self.t0:5.0f}s] {msg}", file=sys.__stderr__, flush=True)
+            self.write(f"[molecule {time.monotonic() - self.t0:5.0f}s] {msg}")
 
     def run(self, role: str) -> Result:
         self.say(f"{role}: start")
@@ -74,8 +75,16 @@ class Runner:
 
 
 @pytest.fixture(scope="session")
-def scenarios(molecule_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Runner:
-    runner = Runner(molecule_env, tmp_path_factory.mktemp("molecule-logs"))
+def scenarios(molecule_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+              pytestconfig: pytest.Config) -> Iterator[Runner]:
+    # progress goes to the terminal even while pytest captures output
+    reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+
+    def write(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    runner = Runner(molecule_env, tmp_path_factory.mktemp("molecule-logs"), write)
     # slowest first, so the pool stays busy
     order = ["kvm_host", "prometheus", "docker_engine", "nvidia_container_toolkit", "tailscale",
              "dcgm_exporter", "node_exporter", "nvidia_driver"]
@@ -83,6 +92,11 @@ def scenarios(molecule_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
     runner.start_all([r for r in order if r in roles] + [r for r in roles if r not in order])
     yield runner
     runner.pool.shutdown(wait=True)
+    results = [f.result() for f in runner.futures.values()]
+    write("")
+    write(f"{'molecule scenario':<26} {'result':<8} {'seconds':>8}")
+    for r in sorted(results, key=lambda r: r.role):
+        write(f"{r.role:<26} {'passed' if r.rc == 0 else 'FAILED':<8} {r.seconds:>8.0f}")
 
 
 def test_every_role_has_a_scenario() -> None:
@@ -91,6 +105,7 @@ def test_every_role_has_a_scenario() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT_S)  # waits for its scenario, which may queue behind others
 @pytest.mark.parametrize("role", role_names())
 def test_molecule_scenario(scenarios: Runner, role: str) -> None:
     res = scenarios.futures[role].result()
@@ -102,6 +117,7 @@ def test_molecule_scenario(scenarios: Runner, role: str) -> None:
         assert "[default > side_effect] Executed: Successful" in res.output
 
 
+@pytest.mark.timeout(2 * TIMEOUT_S)
 def test_tailscale_never_logs_the_auth_key(scenarios: Runner) -> None:
     res = scenarios.futures["tailscale"].result()
     assert res.rc == 0, "the tailscale scenario failed; see test_molecule_scenario[tailscale]"
@@ -109,6 +125,7 @@ def test_tailscale_never_logs_the_auth_key(scenarios: Runner) -> None:
     assert "TASK [tailscale : Run tailscale up]" in res.output  # it ran, with its arguments hidden
 
 
+@pytest.mark.timeout(2 * TIMEOUT_S)
 def test_check_mode_plans_are_shown(scenarios: Runner) -> None:
     """The roles whose packages come from unreachable repositories say what they would install."""
     wanted = {

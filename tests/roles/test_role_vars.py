@@ -129,5 +129,5 @@ def test_prometheus_packages_are_the_distributions(role: str, release: str) -> N
 
 def test_dcgm_counters_default_include_gpu_util() -> None:
     counters = load(ROLES / "dcgm_exporter/defaults/main.yml")["dcgm_exporter_counters"]
-    assert ["DCGM_FI_DEV_GPU_UTIL", "gauge"] == counters[0][:2]
+    assert counters[0][:2] == ["DCGM_FI_DEV_GPU_UTIL", "gauge"]
     assert all(c[1] in {"gauge", "counter"} for c in counters)
