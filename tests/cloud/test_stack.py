@@ -383,8 +383,8 @@ def test_minimal_stack_without_projects_gpus_or_prefect(ecs_base_template: dict[
         assert set(outputs["batchJobQueueArns"]) == {"cpu"}
         assert "prefectWorkPools" not in outputs
         assert engine.of_type("aws:secretsmanager/secretVersion:SecretVersion") == []  # no values: no versions
-        assert [r.inputs["name"] for r in engine.of_type("aws:batch/computeEnvironment:ComputeEnvironment")] == [
-            "slipway-qa-cpu-spot", "slipway-qa-cpu-ondemand"]
+        assert sorted(r.inputs["name"] for r in engine.of_type("aws:batch/computeEnvironment:ComputeEnvironment")) == [
+            "slipway-qa-cpu-ondemand", "slipway-qa-cpu-spot"]
         ecr_pull = [s for s in json.loads(engine.one("aws:iam/rolePolicy:RolePolicy", "ecs-execution-policy")
                                           .inputs["policy"])["Statement"] if s.get("Sid") == "EcrPull"]
         assert ecr_pull == []  # no repositories: no pull permission at all
