@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from slipway.variants.markers import Target, evaluate
 from tests.harness.procs import CACHE, REPO
 
-PINS = ("poetry==2.2.1", "poetry-plugin-export==1.9.0", "uv==0.9.5")
+PINS = ("poetry==2.2.1", "poetry-plugin-export==1.9.0", "uv==0.13.9")
 TOOLS = CACHE / ("oracle-tools-" + "-".join(p.replace("==", "") for p in PINS))
 CORPUS = (REPO / ".." / "shared" / "lockcorpus").resolve()
 
@@ -125,10 +125,7 @@ def installed(export_text: str, target: Target, extras: set[str], project: Path)
 
 
 def _path_key(ref: str, project: Path) -> str:
-    if ref.startswith("file:"):
-        path = Path(unquote(urlsplit(ref).path))
-    else:
-        path = (project / ref)
+    path = Path(unquote(urlsplit(ref).path)) if ref.startswith("file:") else project / ref
     try:
         rel = os.path.relpath(path.resolve(), project.resolve())
     except ValueError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class CiSettings:
     main_branch: str = "main"
     commit: str = ""
     push: bool = True
-    build: BuildOptions = BuildOptions()
+    build: BuildOptions = field(default_factory=BuildOptions)
 
 
 def _validate(s: CiSettings) -> None:

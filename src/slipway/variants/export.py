@@ -6,9 +6,7 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
-from slipway.variants.model import PYPI, Package
+from slipway.variants.model import PYPI, Package, norm
 from slipway.variants.project import Project
 
 
@@ -17,7 +15,7 @@ def _lock_hashes(project: Project) -> dict[tuple[str, str], list[str]]:
     out: dict[tuple[str, str], list[str]] = {}
     meta_files: Mapping[str, Any] = (data.get("metadata", {}) or {}).get("files", {}) or {}
     for raw in data.get("package", []):
-        name, version = canonicalize_name(raw["name"]), str(raw.get("version", ""))
+        name, version = norm(raw["name"]), str(raw.get("version", ""))
         hashes: set[str] = set()
         if project.kind == "uv":
             for w in raw.get("wheels", []) or []:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, Specifier
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from slipway.errors import ValidationError
+from slipway.variants.model import norm
 
 MACHINES = ("x86_64", "aarch64")
 PLATFORMS = ("linux",)
@@ -132,6 +132,8 @@ def _atom(left: tuple[str, str], op: str, right: tuple[str, str]) -> Evaluator:
             var, literal = _ALIASES.get(right[1], right[1]), left[1][1:-1]
 
             def contains(env: dict[str, str], extras: frozenset[str] | None) -> bool | None:
+                if not env:
+                    return True
                 hay = env.get(var, "")
                 return (literal in hay) if op == "in" else (literal not in hay)
             return contains
@@ -141,7 +143,7 @@ def _atom(left: tuple[str, str], op: str, right: tuple[str, str]) -> Evaluator:
     var = _ALIASES.get(left[1], left[1])
     value = right[1][1:-1]
     if var == "extra":
-        wanted = canonicalize_name(value)
+        wanted = norm(value)
         if op not in ("==", "!=", "===", "in", "not in"):
             # "extra > x" is meaningless; pip compares strings. Treat as never true.
             return lambda env, extras: None if extras is None else False
@@ -155,6 +157,8 @@ def _atom(left: tuple[str, str], op: str, right: tuple[str, str]) -> Evaluator:
     version_like = var in _VERSION_VARS
 
     def evaluate(env: dict[str, str], extras: frozenset[str] | None) -> bool | None:
+        if not env:
+            return True  # extras-only validation: every other clause may hold
         return _compare(op, env.get(var, ""), value, version_like)
     return evaluate
 
@@ -250,6 +254,16 @@ def evaluate(text: str | None, target: Target, extras: Collection[str] | None = 
     """
     if not text:
         return True
-    active = None if extras is None else frozenset(canonicalize_name(e) for e in extras)
+    active = None if extras is None else frozenset(norm(e) for e in extras)
     result = compile_marker(text)(target.env, active)
+    return True if result is None else result
+
+
+def extras_allow(text: str | None, extras: Collection[str]) -> bool:
+    """poetry's ``marker.validate({"extra": extras})``: only ``extra`` clauses are evaluated, every
+    other clause counts as satisfiable."""
+    if not text:
+        return True
+    active = frozenset(norm(e) for e in extras)
+    result = compile_marker(text)({}, active)
     return True if result is None else result

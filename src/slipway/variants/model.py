@@ -50,3 +50,10 @@ class Selection:
     groups: tuple[str, ...]
     extras: tuple[str, ...]
     lock_kind: str  # "poetry" or "uv"
+
+
+def norm(name: str) -> str:
+    """PEP 503 normalised name as a plain str."""
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))

@@ -18,20 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from slipway.errors import ValidationError
 from slipway.variants.constraints import allows
 from slipway.variants.digest import path_digest
-from slipway.variants.markers import Target, evaluate
-from slipway.variants.model import PYPI, Package, Source
+from slipway.variants.markers import Target, evaluate, extras_allow
+from slipway.variants.model import PYPI, Package, Source, norm
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def _name_of(spec: str) -> str:
     m = _NAME.match(spec)
-    return canonicalize_name(m.group(1)) if m else canonicalize_name(spec)
+    return norm(m.group(1)) if m else norm(spec)
 
 
 @dataclass
@@ -61,7 +60,7 @@ class Locked:
 
 
 def _reqs(name: str, value: Any) -> list[Req]:
-    n = canonicalize_name(name)
+    n = norm(name)
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:
@@ -76,7 +75,7 @@ def _reqs(name: str, value: Any) -> list[Req]:
             pm = f'sys_platform == "{platform}"'
             marker = f"({marker}) and {pm}" if marker else pm
         out.append(Req(n, str(item.get("version", "*") or "*"), marker, str(item.get("python", "") or ""),
-                       frozenset(canonicalize_name(e) for e in item.get("extras", []) or []),
+                       frozenset(norm(e) for e in item.get("extras", []) or []),
                        bool(item.get("optional", False)), str(item.get("url", "") or ""),
                        str(item.get("git", "") or ""), str(item.get("path", "") or "")))
     return out
@@ -85,12 +84,12 @@ def _reqs(name: str, value: Any) -> list[Req]:
 def parse_packages(lock: Mapping[str, Any]) -> list[Locked]:
     out = []
     for raw in lock.get("package", []):
-        pkg = Locked(canonicalize_name(raw["name"]), str(raw["version"]), bool(raw.get("optional", False)),
+        pkg = Locked(norm(raw["name"]), str(raw["version"]), bool(raw.get("optional", False)),
                      str(raw.get("python-versions", "*") or "*"), raw.get("source", {}) or {})
         for dep, value in (raw.get("dependencies") or {}).items():
             pkg.requires.extend(_reqs(dep, value))
         for extra, specs in (raw.get("extras") or {}).items():
-            pkg.extras[canonicalize_name(extra)] = {_name_of(s) for s in specs}
+            pkg.extras[norm(extra)] = {_name_of(s) for s in specs}
         if "groups" in raw:
             pkg.groups = tuple(raw["groups"])
         pkg.markers = raw.get("markers")
@@ -171,22 +170,24 @@ class PoetryLock:
     def select_marked(self, groups: set[str], extras: frozenset[str], target: Target) -> list[Locked]:
         out = []
         for pkg in self.packages:
-            mine = {canonicalize_name(g) for g in pkg.groups} & groups
+            mine = {norm(g) for g in pkg.groups} & groups
             if not mine:
                 continue
             markers = pkg.markers
             if markers is None or isinstance(markers, str):
-                ok = evaluate(markers or "", target, extras)
+                texts = [markers or ""]
             else:
-                by_group = {canonicalize_name(g): m for g, m in markers.items()}
-                ok = any(evaluate(by_group.get(g, ""), target, extras) for g in mine)
-            if ok:
+                by_group = {norm(g): m for g, m in markers.items()}
+                texts = [by_group.get(g, "") for g in mine]
+            # As poetry-plugin-export: the extras decide through marker.validate(extras) alone; the
+            # exported marker (extras stripped) then decides for the target.
+            if any(extras_allow(t, extras) for t in texts) and any(evaluate(t, target, None) for t in texts):
                 out.append(pkg)
         return out
 
     # -- older locks: walk from the project's requirements -------------------------------
     def _extra_names(self, extras: frozenset[str]) -> set[str]:
-        locked_extras = {canonicalize_name(k): [_name_of(s) for s in v]
+        locked_extras = {norm(k): [_name_of(s) for s in v]
                          for k, v in (self.lock.get("extras") or {}).items()}
         stack = [n for e in extras for n in locked_extras.get(e, [])]
         seen: set[str] = set()
@@ -267,13 +268,13 @@ def root_requirements(pyproject: Mapping[str, Any], groups: set[str]) -> list[Re
     project = pyproject.get("project", {})
     out: list[Req] = []
     if "main" in groups:
-        poetry_main = {canonicalize_name(k): v for k, v in (tool.get("dependencies") or {}).items()
+        poetry_main = {norm(k): v for k, v in (tool.get("dependencies") or {}).items()
                        if k.lower() != "python"}
         pep621 = project.get("dependencies")
         if pep621 is not None:
             for spec in pep621:
                 out.extend(_pep508(spec, poetry_main))
-            for extra, specs in (project.get("optional-dependencies") or {}).items():
+            for specs in (project.get("optional-dependencies") or {}).values():
                 for spec in specs:
                     for r in _pep508(spec, poetry_main):
                         r.optional = True
@@ -286,11 +287,11 @@ def root_requirements(pyproject: Mapping[str, Any], groups: set[str]) -> list[Re
         for name, value in legacy_dev.items():
             out.extend(_reqs(name, value))
     for gname, gdata in (tool.get("group") or {}).items():
-        if canonicalize_name(gname) in groups:
+        if norm(gname) in groups:
             for name, value in (gdata.get("dependencies") or {}).items():
                 out.extend(_reqs(name, value))
     for gname, specs in (pyproject.get("dependency-groups") or {}).items():
-        if canonicalize_name(gname) in groups:
+        if norm(gname) in groups:
             for spec in specs:
                 if isinstance(spec, str):
                     out.extend(_pep508(spec, {}))
@@ -302,9 +303,9 @@ def _pep508(spec: str, overrides: Mapping[str, Any]) -> list[Req]:
         r = Requirement(spec)
     except InvalidRequirement as exc:
         raise ValidationError("project.dependencies", f"has an invalid requirement {spec!r}: {exc}") from None
-    name = canonicalize_name(r.name)
+    name = norm(r.name)
     req = Req(name, str(r.specifier) or "*", str(r.marker) if r.marker else "",
-              extras=frozenset(canonicalize_name(e) for e in r.extras), url=r.url or "")
+              extras=frozenset(norm(e) for e in r.extras), url=r.url or "")
     extra_over = overrides.get(name)
     if isinstance(extra_over, dict):
         req.git = str(extra_over.get("git", "") or "")

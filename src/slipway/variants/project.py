@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from slipway.errors import ValidationError
 from slipway.variants.constraints import allows
 from slipway.variants.lockfile import load_lock, parse_toml
 from slipway.variants.markers import Target
-from slipway.variants.model import Package, Selection
+from slipway.variants.model import Selection, norm
 from slipway.variants.poetry import PoetryLock, root_requirements
 from slipway.variants.uv import UvLock
 
@@ -71,13 +70,13 @@ class Project:
     def name(self) -> str:
         name = self.pyproject.get("project", {}).get("name") or \
             self.pyproject.get("tool", {}).get("poetry", {}).get("name") or ""
-        return canonicalize_name(str(name))
+        return norm(str(name))
 
     def groups(self) -> list[str]:
         tool = self.pyproject.get("tool", {})
-        names = set(canonicalize_name(g) for g in self.pyproject.get("dependency-groups", {}) or {})
+        names = set(norm(g) for g in self.pyproject.get("dependency-groups", {}) or {})
         if self.kind == "poetry":
-            names |= {canonicalize_name(g) for g in tool.get("poetry", {}).get("group", {}) or {}}
+            names |= {norm(g) for g in tool.get("poetry", {}).get("group", {}) or {}}
             if tool.get("poetry", {}).get("dev-dependencies"):
                 names.add("dev")
         else:
@@ -85,12 +84,12 @@ class Project:
                 names.add("dev")
             root = self._uv_root()
             if root is not None:
-                names |= {canonicalize_name(g) for g in root.get("dev-dependencies", {}) or {}}
+                names |= {norm(g) for g in root.get("dev-dependencies", {}) or {}}
         return sorted(names)
 
     def extras(self) -> list[str]:
-        names = {canonicalize_name(e) for e in self.pyproject.get("project", {}).get("optional-dependencies", {}) or {}}
-        names |= {canonicalize_name(e) for e in self.pyproject.get("tool", {}).get("poetry", {}).get("extras", {}) or {}}
+        names = {norm(e) for e in self.pyproject.get("project", {}).get("optional-dependencies", {}) or {}}
+        names |= {norm(e) for e in self.pyproject.get("tool", {}).get("poetry", {}).get("extras", {}) or {}}
         return sorted(names)
 
     def _uv_root(self) -> Mapping[str, Any] | None:
@@ -125,7 +124,7 @@ class Project:
             return
         want = {_norm_req(s) for s in project.get("dependencies", []) or []}
         for extra, specs in (project.get("optional-dependencies", {}) or {}).items():
-            want |= {_norm_req(s, canonicalize_name(extra)) for s in specs}
+            want |= {_norm_req(s, norm(extra)) for s in specs}
         have = {_norm_lock_req(r) for r in meta.get("requires-dist", []) or []}
         if want != have:
             missing = sorted(want - have)[:5]
@@ -190,7 +189,7 @@ class Project:
             raise ValidationError(field, "must be a list of names", got=value)
         out = []
         for v in value:
-            n = canonicalize_name(v)
+            n = norm(v)
             if what == "group" and n == EXP:
                 raise ValidationError(field, "may not list the exp group: it is installed at container "
                                       "start and never baked into an image")
@@ -217,7 +216,7 @@ class Project:
                target: Target | None = None, *, include_main: bool = True) -> Selection:
         target = target or self.target()
         g = self._check_names(list(groups), "groups", self.groups(), "group")
-        if any(canonicalize_name(x) == EXP for x in groups):  # pragma: no cover - _check_names refuses it
+        if any(norm(x) == EXP for x in groups):  # pragma: no cover - _check_names refuses it
             raise ValidationError("groups", "may not include exp")
         e = self._check_names(list(extras), "extras", self.extras(), "extra")
         self._check_python(target)
@@ -232,6 +231,8 @@ class Project:
         else:
             assert self.uv is not None
             root = self._uv_root()
+            if root is None and "project" not in self.pyproject:
+                root = self.uv.workspace_root()
             if root is None:
                 raise ValidationError("uv.lock", f"has no entry for the project {self.name!r}: run `uv lock`")
             raws = self.uv.select(root, set(g), set(e), target)
@@ -292,18 +293,18 @@ def _norm_req(spec: str, extra: str | None = None) -> str:
 
 def _req_key(r: Requirement, extra: str | None) -> str:
     # markers and direct URLs are left out: uv rewrites them from [tool.uv.sources]
-    return json.dumps([canonicalize_name(r.name), sorted(canonicalize_name(e) for e in r.extras),
+    return json.dumps([norm(r.name), sorted(norm(e) for e in r.extras),
                        str(r.specifier)])
 
 
 def _norm_lock_req(entry: Mapping[str, Any]) -> str:
-    name = canonicalize_name(str(entry.get("name", "")))
-    extras = sorted(canonicalize_name(e) for e in entry.get("extras", []) or [])
+    name = norm(str(entry.get("name", "")))
+    extras = sorted(norm(e) for e in entry.get("extras", []) or [])
     spec = str(entry.get("specifier", "") or "")
     try:
         from packaging.specifiers import SpecifierSet
         spec = str(SpecifierSet(spec))
-    except Exception:  # noqa: BLE001 - keep the text as is
+    except Exception:
         pass
     return json.dumps([name, extras, spec])
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from packaging.utils import canonicalize_name
+from packaging.specifiers import SpecifierSet
 
 from slipway.errors import ValidationError
 from slipway.variants.digest import path_digest
 from slipway.variants.markers import Target, evaluate
-from slipway.variants.model import Package, Source
+from slipway.variants.model import Package, Source, norm
 
 _LOCAL = ("editable", "virtual", "directory", "path")
 
@@ -32,7 +32,7 @@ def conflict_item(kind: str, package: str, name: str) -> str:
 
 def _key(raw: Mapping[str, Any]) -> tuple[str, str, str]:
     src = raw.get("source", {}) or {}
-    return (canonicalize_name(raw["name"]), str(raw.get("version", "")), repr(sorted(src.items())))
+    return (norm(raw["name"]), str(raw.get("version", "")), repr(sorted(src.items())))
 
 
 def uv_source(raw: Mapping[str, Any], project: Path) -> Source:
@@ -63,16 +63,16 @@ class UvLock:
     def __init__(self, lock: Mapping[str, Any], project: Path) -> None:
         self.lock = lock
         self.project = project
-        self.raw = list(lock.get("package", []))
+        self.raw: list[Mapping[str, Any]] = list(lock.get("package", []))
         self.by_name: dict[str, list[Mapping[str, Any]]] = {}
         for p in self.raw:
-            self.by_name.setdefault(canonicalize_name(p["name"]), []).append(p)
+            self.by_name.setdefault(norm(p["name"]), []).append(p)
 
     def root(self, name: str | None) -> Mapping[str, Any] | None:
         for p in self.raw:
             src = p.get("source", {}) or {}
             if (src.get("editable") == "." or src.get("virtual") == ".") and (
-                    name is None or canonicalize_name(p["name"]) == canonicalize_name(name)):
+                    name is None or norm(p["name"]) == norm(name)):
                 return p
         return None
 
@@ -81,29 +81,66 @@ class UvLock:
         return src.get("editable") == "." or src.get("virtual") == "."
 
     def _find(self, dep: Mapping[str, Any]) -> Mapping[str, Any]:
-        name = canonicalize_name(dep["name"])
+        name = norm(dep["name"])
         cands = self.by_name.get(name, [])
         if len(cands) > 1:
             if "version" in dep:
                 cands = [c for c in cands if str(c.get("version", "")) == str(dep["version"])]
             if len(cands) > 1 and "source" in dep:
                 cands = [c for c in cands if (c.get("source") or {}) == dep["source"]]
+            if len(cands) > 1 and "specifier" in dep:
+                spec = SpecifierSet(str(dep["specifier"]))
+                cands = [c for c in cands if spec.contains(str(c.get("version", "")), prereleases=True)]
         if not cands:
             raise ValidationError("uv.lock", f"refers to {name} {dep.get('version', '')} which it does not "
                                   "lock; the lock is damaged: run `uv lock`")
         return cands[0]
 
+    def workspace_root(self) -> dict[str, Any]:
+        """A virtual workspace root (pyproject.toml with no [project]): its members are the roots,
+        its groups are ``[manifest.dependency-groups]``, as `uv export` at such a root does."""
+        manifest = self.lock.get("manifest", {}) or {}
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for g, specs in (manifest.get("dependency-groups", {}) or {}).items():
+            groups[norm(g)] = [{k: v for k, v in spec.items() if k in ("name", "marker", "specifier")}
+                               for spec in specs]
+        for member in manifest.get("members", []) or []:
+            for raw in self.by_name.get(norm(member), []):
+                for g, edges in (raw.get("dev-dependencies", {}) or {}).items():
+                    groups.setdefault(norm(g), []).extend(edges)
+        return {"name": "", "version": "", "source": {"virtual": "."},
+                "dependencies": [{"name": m} for m in manifest.get("members", []) or []],
+                "dev-dependencies": groups}
+
+    def check_conflicts(self, root: Mapping[str, Any], groups: set[str], extras: set[str]) -> None:
+        """uv refuses a selection holding two items of one declared conflict set; so do we."""
+        rname = norm(root["name"])
+        chosen = {("extra", e) for e in extras} | {("group", g) for g in groups}
+        for conflict in self.lock.get("conflicts", []) or []:
+            hit = []
+            for item in conflict:
+                if norm(str(item.get("package", rname))) != rname:
+                    continue
+                for kind in ("extra", "group"):
+                    if kind in item and (kind, norm(str(item[kind]))) in chosen:
+                        hit.append(f"{kind} {item[kind]}")
+            if len(hit) > 1:
+                raise ValidationError("extras" if any(h.startswith("extra") for h in hit) else "groups",
+                                      f"{' and '.join(hit)} are declared as conflicting in uv.lock: a variant "
+                                      "may hold only one of them")
+
     def select(self, root: Mapping[str, Any], groups: set[str], extras: set[str],
                target: Target) -> list[Mapping[str, Any]]:
-        rname = canonicalize_name(root["name"])
+        self.check_conflicts(root, groups, extras)
+        rname = norm(root["name"])
         active = frozenset({conflict_item("extra", rname, e) for e in extras}
                            | {conflict_item("group", rname, g) for g in groups}
                            | {conflict_item("project", rname, "")})
         edges: list[Mapping[str, Any]] = list(root.get("dependencies", []) or [])
         opt = root.get("optional-dependencies", {}) or {}
         dev = root.get("dev-dependencies", {}) or {}
-        opt_n = {canonicalize_name(k): v for k, v in opt.items()}
-        dev_n = {canonicalize_name(k): v for k, v in dev.items()}
+        opt_n = {norm(k): v for k, v in opt.items()}
+        dev_n = {norm(k): v for k, v in dev.items()}
         for e in sorted(extras):
             edges.extend(opt_n.get(e, []))
         for g in sorted(groups):
@@ -121,9 +158,9 @@ class UvLock:
             if (key, "") not in done:
                 done.add((key, ""))
                 todo.append(("", list(pkg.get("dependencies", []) or [])))
-            popt = {canonicalize_name(k): v for k, v in (pkg.get("optional-dependencies", {}) or {}).items()}
+            popt = {norm(k): v for k, v in (pkg.get("optional-dependencies", {}) or {}).items()}
             for extra in dep.get("extra", []) or []:
-                ce = canonicalize_name(extra)
+                ce = norm(extra)
                 if (key, ce) not in done:
                     done.add((key, ce))
                     todo.append((ce, list(popt.get(ce, []))))
@@ -134,4 +171,4 @@ class UvLock:
         return list(chosen.values())
 
     def to_package(self, raw: Mapping[str, Any]) -> Package:
-        return Package(canonicalize_name(raw["name"]), str(raw.get("version", "")), uv_source(raw, self.project))
+        return Package(norm(raw["name"]), str(raw.get("version", "")), uv_source(raw, self.project))
