@@ -45,6 +45,6 @@ def test_check_mode_diff_then_write_then_idempotent(tmp_path: Path, home: Path) 
 def test_bad_input_fails_naming_the_field(tmp_path: Path, home: Path) -> None:
     project = make_demo(tmp_path / "demo")
     (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + '\n[tool.slipway.variants.x]\nextends = "nope"\n')
-    code, res, out = adhoc(f"project_dir={project}")
+    code, _res, out = adhoc(f"project_dir={project}")
     assert code != 0
     assert "tool.slipway.variants.x.extends: names an unknown variant 'nope'" in out
