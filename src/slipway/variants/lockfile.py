@@ -80,19 +80,33 @@ class _Unsupported(Exception):
     pass
 
 
+_BASIC = re.compile(r'"(?:[^"\\]|\\.)*"')
+_KEYS = ("name", "version", "source", "marker", "markers", "extra", "extras", "registry", "git", "url", "path",
+         "editable", "virtual", "directory", "hash", "size", "upload-time", "specifier", "index", "package",
+         "group", "optional", "python", "develop", "subdirectory", "rev", "branch", "tag", "file")
+_KEY_REPL = [(a.format(k), b.format(k)) for k in _KEYS
+             for a, b in (("{{ {} = ", '{{ "{}": '), ("{{{} = ", '{{"{}": '), (", {} = ", ', "{}": '))]
+
+
 def _json_value(text: str) -> Any:
-    if "'" in text:
-        # literal strings: only outside basic strings (a marker inside "..." may hold quotes)
-        parts = re.split(r'("(?:[^"\\]|\\.)*")', text)
-        for i in range(0, len(parts), 2):
-            parts[i] = _LITERAL.sub(lambda m: json.dumps(m.group(1)), parts[i])
-        text = "".join(parts)
-    if "=" in text:
-        parts = re.split(r'("(?:[^"\\]|\\.)*")', text)
-        for i in range(0, len(parts), 2):
-            parts[i] = _KEY.sub(r'\1"\2":', parts[i])
-        text = "".join(parts)
-    if "," in text:
+    bare = _BASIC.sub("", text) if '"' in text else text
+    if "'" in bare:
+        # literal strings outside basic strings (uv markers hold quotes inside "...")
+        parts = _BASIC.split(text)
+        strings = _BASIC.findall(text)
+        text = "".join(p + (strings[i] if i < len(strings) else "")
+                       for i, p in enumerate(_LITERAL.sub(lambda m: json.dumps(m.group(1)), x) for x in parts))
+        bare = _BASIC.sub("", text)
+    if "=" in bare:
+        for a, b in _KEY_REPL:
+            if a in text:
+                text = text.replace(a, b)
+        if "=" in _BASIC.sub("", text):
+            parts = _BASIC.split(text)
+            strings = _BASIC.findall(text)
+            text = "".join(_KEY.sub(r'\1"\2":', x) + (strings[i] if i < len(strings) else "")
+                           for i, x in enumerate(parts))
+    if "," in bare:
         text = _TRAILING.sub(r"\1", text)
     try:
         return json.loads(text)
