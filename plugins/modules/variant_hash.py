@@ -93,7 +93,6 @@ hashes_file:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.slipway.infra.plugins.module_utils.common import run
 
 

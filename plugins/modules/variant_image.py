@@ -146,7 +146,6 @@ exp:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.slipway.infra.plugins.module_utils.common import run
 
 
@@ -184,7 +183,8 @@ def main() -> None:
         from pathlib import Path
 
         from slipway.images.build import BuildOptions
-        from slipway.images.ci import CiSettings, Row, plan, run as ci_run, table
+        from slipway.images.ci import CiSettings, Row, plan, table
+        from slipway.images.ci import run as ci_run
         from slipway.images.registry import registry_from
 
         def path(key: str) -> Path | None:
