@@ -6,7 +6,9 @@ create-blocks-from openmetrics``; cached under ~/.cache/slipway-tests/prometheus
 with that many running vessels (8 GPUs per host, one GPU per vessel; rows bulk-inserted). A third of the
 GPUs are busy, a third idle for a day, a third idle since the morning, so every branch of the rule runs.
 
-It times a check-mode run (ledger read + Prometheus + decisions; nothing is sent) and compares it with
+It times the decisions (ledger read + Prometheus + rule; nothing is sent or changed) of a cold run (the
+first ever: the whole lookback comes from Prometheus) and of the steady state (the run 30 minutes later:
+completed hours come from the ledger's hour cache, Prometheus is asked for the last two), and compares with
 what one would otherwise write: one Prometheus query per vessel (measured up to 1,000 vessels,
 extrapolated beyond). Goal: 10,000 vessels decided in <= 5 s, with one query, cost linear in fleet size.
 
@@ -116,23 +118,30 @@ def main(argv: list[str] | None = None) -> int:
             cfg = UndertakerConfig.parse({"prometheus_url": prom.url, "calendar": {"timezone": "Europe/London"}})
             client = PromClient(prom.url, timeout=300)
             u = Undertaker(cfg, svc, client, LedgerOnly(), lock_path=work / "lock")
+            # cold: the first run ever (or after a config change): the whole lookback from Prometheus;
+            # its completed hours are kept in the ledger (undertaker_hours)
+            t0 = time.monotonic()
+            cold_res = u.plan(NOW - timedelta(minutes=30), store=True)
+            cold = time.monotonic() - t0
+            print(f"  cold run (whole lookback, {cold_res.queries} query): {cold:.2f} s", flush=True)
+            # steady state: the run 30 minutes later reads the cached hours and asks for the last two
             times, parts = [], []
             res = None
             for r in range(args.runs):
                 t0 = time.monotonic()
-                res = u.run(NOW, check=True)
+                res = u.plan(NOW, store=False)
                 times.append(time.monotonic() - t0)
                 parts.append(res.seconds)
-                print(f"  run {r + 1}/{args.runs}: {times[-1]:.2f} s", flush=True)
+                print(f"  steady run {r + 1}/{args.runs}: {times[-1]:.2f} s", flush=True)
             assert res is not None
             best = min(range(len(times)), key=times.__getitem__)
             counts = res.counts()
             uuids = [uuid(i) for i in range(min(n, args.naive_max))]
             nv = naive(client, uuids) * (n / len(uuids))
             med = statistics.median(times)
-            rows.append({"vessels": f"{n:,}", "queries": str(res.queries), "ledger_s": f"{parts[best]['ledger']:.2f}",
+            rows.append({"vessels": f"{n:,}", "queries": str(res.queries), "cold_s": f"{cold:.2f}", "ledger_s": f"{parts[best]['ledger']:.2f}",
                          "prometheus_s": f"{parts[best]['prometheus']:.2f}", "decide_s": f"{parts[best]['decide']:.2f}",
-                         "total_s (median)": f"{med:.2f}", "us/vessel": f"{med / n * 1e6:.0f}",
+                         "steady_s (median)": f"{med:.2f}", "us/vessel": f"{med / n * 1e6:.0f}",
                          "keep/warn/bury": f"{counts.get('keep', 0)}/{counts.get('warn', 0)}/{counts.get('bury', 0)}",
                          "per-vessel queries": f"{n:,} in {nv:.1f} s" + (" (est.)" if n > args.naive_max else ""),
                          "speed-up": f"{nv / med:.1f}x",

@@ -78,6 +78,16 @@ GPUS = {
 }
 
 
+class RecordingProm(PromClient):
+    """The real client, remembering the range of every query (to see what the hour cache saves)."""
+
+    ranges: list[tuple[datetime, datetime]]
+
+    def query_range(self, expr: str, start: datetime, end: datetime, step_s: int) -> Any:
+        self.ranges = [*getattr(self, "ranges", []), (start, end)]
+        return super().query_range(expr, start, end, step_s)
+
+
 @pytest.fixture(scope="session")
 def prometheus(server_root: Path) -> Iterator[Prometheus]:
     gpus = [Gpu(u, "gpu-host", curve, i % 8) for i, (u, curve) in enumerate(sorted(GPUS.items()))]
@@ -182,7 +192,7 @@ class Site:
 
     def undertaker(self, **over: Any) -> Undertaker:
         cfg = self.config(**over)
-        return Undertaker(cfg, self.svc, PromClient(cfg.prometheus_url), notifier(cfg.slack_webhook_url),
+        return Undertaker(cfg, self.svc, RecordingProm(cfg.prometheus_url), notifier(cfg.slack_webhook_url),
                           lock_path=self.home / "undertaker.lock")
 
 

@@ -35,6 +35,8 @@ def test_idle_over_the_weekend_warns_once_then_buries(any_site: Site) -> None:
 
     res = u.run(at(9, 13))  # the 6th work hour: warn
     assert actions(res) == {"nb-weekend": "warn"} and res.changed
+    # the hours read at 12:00 came from the ledger's cache: Prometheus was asked for 12:00-13:00 only
+    assert u.metrics.ranges[-1] == (at(9, 12), at(9, 13))  # type: ignore[attr-defined]
     [warning] = s.slack.texts()
     for words in ("<@U0ALICE>", "nb-weekend", "h-nb-weekend", "GPU-idle-0", "GPU-idle-1",
                   "idle since Fri 2026-03-06 15:00 GMT", "buried around Tue 2026-03-10 11:00 GMT",

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -133,4 +134,23 @@ undertaker_notices = Table(
     Column("error", Text),
     Index("ix_undertaker_notices_vessel", "vessel_id", "kind"),
     Index("ix_undertaker_notices_host", "host", "kind"),
+)
+
+# Hourly GPU averages already read from Prometheus (completed hours only, never the newest one), so a
+# run every 30 minutes asks Prometheus for the last hour or two instead of the whole lookback.
+undertaker_hours = Table(
+    "undertaker_hours", metadata,
+    Column("uuid", String(128), primary_key=True),
+    Column("bucket_end", DateTime(timezone=True), primary_key=True),
+    Column("value", Float, nullable=False),
+    Index("ix_undertaker_hours_end", "bucket_end"),
+)
+
+# The range of hours ``undertaker_hours`` covers for the whole fleet (one row, id = 1).
+undertaker_cache = Table(
+    "undertaker_cache", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fetched_from", DateTime(timezone=True), nullable=False),
+    Column("fetched_until", DateTime(timezone=True), nullable=False),
+    Column("query", Text, nullable=False),
 )

@@ -15,12 +15,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from math import ceil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from slipway.errors import NotFound, PermissionDenied, SlipwayError, ValidationError
 from slipway.ledger import ACTIVE_STATES, Ledger, Vessel, utcnow
@@ -28,6 +28,7 @@ from slipway.ledger import schema as t
 from slipway.metrics import MetricsSource
 from slipway.notify import Notifier, NotifyError
 from slipway.table import render
+from slipway.undertaker.calendar import HOUR
 from slipway.undertaker.config import UndertakerConfig
 from slipway.undertaker.decide import Decision, VesselFacts, decide, lookback_hours
 
@@ -115,7 +116,7 @@ class Undertaker:
     def run(self, now: datetime | None = None, *, check: bool = False) -> RunResult:
         now = now or utcnow()
         with self.lock():
-            res = self.plan(now)
+            res = self.plan(now, store=not check)
             res.check = check
             if not check:
                 t0 = time.monotonic()
@@ -123,7 +124,7 @@ class Undertaker:
                 res.seconds["act"] = time.monotonic() - t0
         return res
 
-    def plan(self, now: datetime) -> RunResult:
+    def plan(self, now: datetime, *, store: bool = False) -> RunResult:
         cfg, cal = self.cfg, self.cfg.calendar
         t0 = time.monotonic()
         facts, ids = self._running()
@@ -132,7 +133,7 @@ class Undertaker:
         t1 = time.monotonic()
         buckets = cal.buckets_back(now, lookback_hours(cfg.rule))
         q0 = self.metrics.queries
-        samples = self.fetch(buckets, {u for f in facts for u in f.gpu_uuids})
+        samples = self.fetch(buckets, {u for f in facts for u in f.gpu_uuids}, store=store)
         t2 = time.monotonic()
         decisions = [decide(f, buckets, samples, cal, cfg.rule, now) for f in facts]
         t3 = time.monotonic()
@@ -148,19 +149,67 @@ class Undertaker:
                          seconds={"ledger": t1 - t0, "prometheus": t2 - t1, "decide": t3 - t2,
                                   "probe": t4 - t3})
 
-    def fetch(self, buckets: Sequence[tuple[datetime, bool]], uuids: set[str]) -> dict[str, dict[int, float]]:
-        """Hourly averages for every GPU of the fleet: ONE range query, whatever the fleet's size."""
+    def fetch(self, buckets: Sequence[tuple[datetime, bool]], uuids: set[str], *, store: bool = False
+              ) -> dict[str, dict[int, float]]:
+        """Hourly averages for every GPU of the fleet: ONE range query, whatever the fleet's size.
+
+        Completed hours already read by an earlier run come from ``undertaker_hours``; Prometheus is asked
+        only for the hours after them (the newest hour is always asked again: late samples). ``store``
+        (not in check mode) saves what was read for the next run.
+        """
         if not buckets or not uuids:
             return {}
         label = self.cfg.uuid_label
         expr = f"max by ({label}) (avg_over_time({self.cfg.metric}[1h]))"
-        series = self.metrics.query_range(expr, buckets[0][0], buckets[-1][0], 3600)
+        first, last = buckets[0][0], buckets[-1][0]
         out: dict[str, dict[int, float]] = {}
+        start = first
+        cache = self._cache(expr)
+        if cache is not None and cache[0] <= first <= cache[1] + HOUR and cache[1] < last:
+            h = t.undertaker_hours
+            with self.ledger.read() as conn:
+                rows = conn.execute(select(h.c.uuid, h.c.bucket_end, h.c.value)
+                                    .where(h.c.bucket_end >= first, h.c.bucket_end <= cache[1])).all()
+            for u, end, val in rows:
+                if u in uuids:
+                    out.setdefault(u, {})[int(_aware(end).timestamp())] = val
+            start = cache[1] + HOUR
+        series = self.metrics.query_range(expr, start, last, 3600)
+        keep_until = int((last - HOUR).timestamp())
+        fresh: list[dict[str, Any]] = []
         for s in series:
             u = s.labels.get(label)
+            if not u:
+                continue
             if u in uuids:
-                out[u] = {int(ts): val for ts, val in s.points}
+                out.setdefault(u, {}).update((int(ts), val) for ts, val in s.points)
+            if store:
+                fresh += [{"uuid": u, "bucket_end": datetime.fromtimestamp(ts, UTC), "value": val}
+                          for ts, val in s.points if int(ts) <= keep_until]
+        if store:
+            self._store(expr, first, start, last - HOUR, fresh, cache)
         return out
+
+    def _cache(self, expr: str) -> tuple[datetime, datetime] | None:
+        c = t.undertaker_cache
+        with self.ledger.read() as conn:
+            row = conn.execute(select(c.c.fetched_from, c.c.fetched_until, c.c.query).where(c.c.id == 1)).first()
+        if row is None or row[2] != expr:
+            return None
+        return _aware(row[0]), _aware(row[1])
+
+    def _store(self, expr: str, first: datetime, start: datetime, until: datetime, rows: list[dict[str, Any]],
+               cache: tuple[datetime, datetime] | None) -> None:
+        h, c = t.undertaker_hours, t.undertaker_cache
+        if until < start:
+            return
+        begin = first if start == first or cache is None else max(cache[0], first)
+        with self.ledger.write() as conn:
+            conn.execute(delete(h).where((h.c.bucket_end < first) | (h.c.bucket_end >= start)))
+            if rows:
+                conn.execute(insert(h), rows)
+            conn.execute(delete(c))
+            conn.execute(insert(c).values(id=1, fetched_from=begin, fetched_until=until, query=expr))
 
     def _resolve_probe(self, d: Decision, v: Vessel) -> None:
         try:
@@ -334,7 +383,6 @@ def set_keep(ledger: Ledger, name: str, *, actor: str, hours: float | None = Non
 
 
 def _aware(dt: datetime) -> datetime:
-    from datetime import UTC
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 

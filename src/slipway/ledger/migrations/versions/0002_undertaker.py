@@ -1,4 +1,4 @@
-"""Undertaker: the notices table (warnings, burials, reconciles, missing-metrics alerts).
+"""Undertaker: notices (warnings, burials, reconciles, missing-metrics alerts) and the hourly GPU cache.
 
 Revision ID: 0002
 Revises: 0001
@@ -15,7 +15,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_TABLES = ("undertaker_notices",)
+_TABLES = ("undertaker_notices", "undertaker_hours", "undertaker_cache")
 
 
 def upgrade() -> None:
