@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from slipway.errors import ValidationError
 from slipway.metrics import MetricsError
@@ -237,3 +238,27 @@ def test_cli_run_and_keep(site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path:
     out = cli("undertaker", "run", "--config", str(cfg), "--prometheus-url", site.prom.url, *base,
               "--now", "2026-03-09T13:00:00Z")
     assert "keep flag until" in out and site.slack.posts == []
+
+
+def test_hour_cache_gives_the_same_decisions_as_prometheus_alone(site: Site) -> None:
+    site.vessel("nb-cache", ["GPU-reset-0"])
+    site.vessel("nb-cache2", ["GPU-idle-1"])
+    warm = site.undertaker()
+    for now in (at(9, 9, 30), at(9, 11), at(9, 13, 30), at(9, 16)):
+        warm.plan(now, store=True)
+        cold = site.undertaker(metric="DCGM_FI_DEV_GPU_UTIL")
+        with site.ledger.write() as conn:  # what a first run sees: no cache
+            saved = conn.execute(text("SELECT fetched_from, fetched_until, query FROM undertaker_cache")).all()
+            conn.execute(text("DELETE FROM undertaker_cache"))
+        fresh = cold.plan(now)
+        with site.ledger.write() as conn:
+            for f, u, q in saved:
+                conn.execute(text("INSERT INTO undertaker_cache (id, fetched_from, fetched_until, query) "
+                                  "VALUES (1, :f, :u, :q)"), {"f": f, "u": u, "q": q})
+        again = warm.plan(now)
+        assert [(d.action, d.idle_hours, d.reason) for d in again.decisions] == \
+            [(d.action, d.idle_hours, d.reason) for d in fresh.decisions]
+    assert warm.metrics.ranges[-1][0] > at(9, 9)  # type: ignore[attr-defined]
+    # going back in time (a replay) ignores the cache
+    back = warm.plan(at(9, 12))
+    assert warm.metrics.ranges[-1][0] < at(9, 9) and back.decisions[0].idle_hours == 1  # type: ignore[attr-defined]
