@@ -137,3 +137,30 @@ def test_site_records_each_gpu_hosts_gpus_in_the_ledger(ledger_url: str, tmp_pat
     recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s*:.*?changed=(\d+)", again.stdout, re.M)}
     assert recap.get("gpu-a100-01") == 0 and recap.get("gpu-3090-01") == 0, again.stdout[-2000:]
     assert ledger_url not in first.stdout + first.stderr  # the ledger URL is no_log
+
+
+@pytest.mark.parametrize(("role", "bad", "message"), [
+    ("docker_engine", {"docker_engine_source": "snap"},
+     r"value of docker_engine_source must be one of: distribution, docker, got: snap"),
+    ("nvidia_driver", {"nvidia_driver_kernel_modules": "custom"},
+     r"value of nvidia_driver_kernel_modules must be one of: precompiled, dkms, got: custom"),
+    ("dcgm_exporter", {"dcgm_exporter_counters": [["DCGM_FI_DEV_FB_USED", "gauge", "used"]]},
+     r"dcgm_exporter_counters must be \[name, gauge\|counter, help\] entries and include DCGM_FI_DEV_GPU_UTIL"),
+    ("kvm_host", {"kvm_host_guests": [{"name": "vm1", "vcpus": 2, "memory_mib": 4096, "disk_gb": 10,
+                                       "gpus": ["17:00.0"]}]},
+     r"kvm_host_guests entry vm1: needs .* gpus as PCI addresses like 0000:17:00.0"),
+    ("tailscale", {"tailscale_tags": ["slipway"], "tailscale_install": False},
+     r"tailscale_tags entries must look like tag:name"),
+])
+def test_roles_reject_bad_input_before_changing_anything(role: str, bad: dict[str, Any], message: str,
+                                                          tmp_path: Path) -> None:
+    play = [{"name": "Bad input", "hosts": "localhost", "gather_facts": False, "become": False,
+             "tasks": [{"ansible.builtin.include_role": {"name": role}, "vars": bad}]}]
+    path = tmp_path / "play.yml"
+    path.write_text(yaml.safe_dump(play))
+    proc = playbook(["-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+                     "--check", str(path)], tmp_path)
+    assert proc.returncode != 0
+    text = re.sub(r"\s+", " ", proc.stdout)
+    assert re.search(message, text), proc.stdout[-3000:]
+    assert "changed=0" in proc.stdout
