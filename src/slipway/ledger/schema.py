@@ -141,7 +141,7 @@ undertaker_notices = Table(
 undertaker_hours = Table(
     "undertaker_hours", metadata,
     Column("uuid", String(128), primary_key=True),
-    Column("bucket_end", DateTime(timezone=True), primary_key=True),
+    Column("bucket_end", BigInteger, primary_key=True),  # epoch seconds (cheap to read back by the 100,000)
     Column("value", Float, nullable=False),
     Index("ix_undertaker_hours_end", "bucket_end"),
 )

@@ -169,10 +169,14 @@ class Undertaker:
             h = t.undertaker_hours
             with self.ledger.read() as conn:
                 rows = conn.execute(select(h.c.uuid, h.c.bucket_end, h.c.value)
-                                    .where(h.c.bucket_end >= first, h.c.bucket_end <= cache[1])).all()
+                                    .where(h.c.bucket_end >= int(first.timestamp()),
+                                           h.c.bucket_end <= int(cache[1].timestamp()))).all()
             for u, end, val in rows:
                 if u in uuids:
-                    out.setdefault(u, {})[int(_aware(end).timestamp())] = val
+                    got = out.get(u)
+                    if got is None:
+                        got = out[u] = {}
+                    got[end] = val
             start = cache[1] + HOUR
         series = self.metrics.query_range(expr, start, last, 3600)
         keep_until = int((last - HOUR).timestamp())
@@ -184,7 +188,7 @@ class Undertaker:
             if u in uuids:
                 out.setdefault(u, {}).update((int(ts), val) for ts, val in s.points)
             if store:
-                fresh += [{"uuid": u, "bucket_end": datetime.fromtimestamp(ts, UTC), "value": val}
+                fresh += [{"uuid": u, "bucket_end": int(ts), "value": val}
                           for ts, val in s.points if int(ts) <= keep_until]
         if store:
             self._store(expr, first, start, last - HOUR, fresh, cache)
@@ -205,7 +209,8 @@ class Undertaker:
             return
         begin = first if start == first or cache is None else max(cache[0], first)
         with self.ledger.write() as conn:
-            conn.execute(delete(h).where((h.c.bucket_end < first) | (h.c.bucket_end >= start)))
+            conn.execute(delete(h).where((h.c.bucket_end < int(first.timestamp()))
+                                         | (h.c.bucket_end >= int(start.timestamp()))))
             if rows:
                 conn.execute(insert(h), rows)
             conn.execute(delete(c))
