@@ -7,7 +7,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -140,10 +139,8 @@ undertaker_notices = Table(
 # run every 30 minutes asks Prometheus for the last hour or two instead of the whole lookback.
 undertaker_hours = Table(
     "undertaker_hours", metadata,
-    Column("uuid", String(128), primary_key=True),
-    Column("bucket_end", BigInteger, primary_key=True),  # epoch seconds (cheap to read back by the 100,000)
-    Column("value", Float, nullable=False),
-    Index("ix_undertaker_hours_end", "bucket_end"),
+    Column("bucket_end", BigInteger, primary_key=True),  # epoch seconds of the hour's end
+    Column("averages", Text, nullable=False),  # JSON {GPU UUID: average}: one row per hour for the fleet
 )
 
 # The range of hours ``undertaker_hours`` covers for the whole fleet (one row, id = 1).

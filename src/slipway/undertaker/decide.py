@@ -103,24 +103,31 @@ def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Sa
     after_warning = 0
     since: datetime | None = None
     stop = "history starts"
-    for end, work in reversed(buckets):
-        start = end - HOUR
+    series = [samples.get(u, _EMPTY) for u in v.gpu_uuids]
+    limit = rule.idle_percent
+    warned_at = v.warned_at
+    for key, start, work in _walk(tuple(buckets)):
         if start < floor:
             stop = "launch" if floor == v.created_at else "keep flag ended"
             break
-        key = int(end.timestamp())
-        vals = [samples.get(u, {}).get(key) for u in v.gpu_uuids]
-        if any(x is None for x in vals):
+        busy = -1.0
+        for s in series:
+            x = s.get(key)
+            if x is None:
+                busy = -2.0
+                break
+            if x > busy:
+                busy = x
+        if busy == -2.0:
             stop = f"metrics gap at {_local(cal, start)}"
             break
-        busy = max(x for x in vals if x is not None)
-        if busy > rule.idle_percent:
+        if busy > limit:
             stop = f"GPU busy ({busy:.0f}%) at {_local(cal, start)}"
             break
         if work:
             idle += 1
             since = start
-            if v.warned_at is not None and start >= v.warned_at:
+            if warned_at is not None and start >= warned_at:
                 after_warning += 1
     d.idle_hours, d.idle_since = idle, since
     window = rule.window_hours
@@ -143,6 +150,15 @@ def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Sa
     d.reason = (f"warned {cal.local(v.warned_at)}; idle {after_warning}/{window} work hours since, "
                 f"burial at {cal.local(d.bury_at)} unless used or kept")
     return d
+
+
+_EMPTY: Mapping[int, float] = {}
+
+
+@lru_cache(maxsize=16)
+def _walk(buckets: tuple[tuple[datetime, bool], ...]) -> tuple[tuple[int, datetime, bool], ...]:
+    """The buckets newest first as (end in epoch seconds, start, is work hour), computed once a run."""
+    return tuple((int(end.timestamp()), end - HOUR, work) for end, work in reversed(buckets))
 
 
 @lru_cache(maxsize=4096)

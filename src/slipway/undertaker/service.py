@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import time
 from collections import defaultdict
@@ -168,19 +169,20 @@ class Undertaker:
         if cache is not None and cache[0] <= first <= cache[1] + HOUR and cache[1] < last:
             h = t.undertaker_hours
             with self.ledger.read() as conn:
-                rows = conn.execute(select(h.c.uuid, h.c.bucket_end, h.c.value)
+                rows = conn.execute(select(h.c.bucket_end, h.c.averages)
                                     .where(h.c.bucket_end >= int(first.timestamp()),
                                            h.c.bucket_end <= int(cache[1].timestamp()))).all()
-            for u, end, val in rows:
-                if u in uuids:
-                    got = out.get(u)
-                    if got is None:
-                        got = out[u] = {}
-                    got[end] = val
+            for end, averages in rows:
+                for u, val in json.loads(averages).items():
+                    if u in uuids:
+                        got = out.get(u)
+                        if got is None:
+                            got = out[u] = {}
+                        got[end] = val
             start = cache[1] + HOUR
         series = self.metrics.query_range(expr, start, last, 3600)
         keep_until = int((last - HOUR).timestamp())
-        fresh: list[dict[str, Any]] = []
+        fresh: dict[int, dict[str, float]] = defaultdict(dict)
         for s in series:
             u = s.labels.get(label)
             if not u:
@@ -188,8 +190,9 @@ class Undertaker:
             if u in uuids:
                 out.setdefault(u, {}).update((int(ts), val) for ts, val in s.points)
             if store:
-                fresh += [{"uuid": u, "bucket_end": int(ts), "value": val}
-                          for ts, val in s.points if int(ts) <= keep_until]
+                for ts, val in s.points:
+                    if int(ts) <= keep_until:
+                        fresh[int(ts)][u] = val
         if store:
             self._store(expr, first, start, last - HOUR, fresh, cache)
         return out
@@ -202,7 +205,7 @@ class Undertaker:
             return None
         return _aware(row[0]), _aware(row[1])
 
-    def _store(self, expr: str, first: datetime, start: datetime, until: datetime, rows: list[dict[str, Any]],
+    def _store(self, expr: str, first: datetime, start: datetime, until: datetime, rows: dict[int, dict[str, float]],
                cache: tuple[datetime, datetime] | None) -> None:
         h, c = t.undertaker_hours, t.undertaker_cache
         if until < start:
@@ -212,7 +215,8 @@ class Undertaker:
             conn.execute(delete(h).where((h.c.bucket_end < int(first.timestamp()))
                                          | (h.c.bucket_end >= int(start.timestamp()))))
             if rows:
-                conn.execute(insert(h), rows)
+                conn.execute(insert(h), [{"bucket_end": end, "averages": json.dumps(avg, separators=(",", ":"))}
+                                         for end, avg in sorted(rows.items())])
             conn.execute(delete(c))
             conn.execute(insert(c).values(id=1, fetched_from=begin, fetched_until=until, query=expr))
 
