@@ -212,3 +212,19 @@ def load_lock(path: Path, kind: str) -> dict[str, Any]:
     except (_Unsupported, ValueError, IndexError, AttributeError, TypeError):
         pass
     return parse_toml(text, path.name)
+
+
+def load_uv_lazily(path: Path) -> tuple[dict[str, Any], list[str]] | None:
+    """The lock's top-level tables, and its ``[[package]]`` blocks unparsed (``None``: use load_lock)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    blocks = _trim_uv(text).split("\n[[package]]\n")
+    try:
+        header = fast_parse(blocks[0])
+    except (_Unsupported, ValueError, IndexError, AttributeError, TypeError):
+        return None
+    if "package" in header or len(blocks) < 2:
+        return None
+    return header, [b.strip("\n") + "\n" for b in blocks[1:]]

@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from slipway.errors import ValidationError
 from slipway.variants.constraints import allows
-from slipway.variants.lockfile import load_lock, parse_toml
+from slipway.variants.lockfile import load_lock, load_uv_lazily, parse_toml
 from slipway.variants.markers import Target
 from slipway.variants.model import Selection, norm
 from slipway.variants.poetry import PoetryLock, root_requirements
@@ -59,9 +59,16 @@ class Project:
         else:
             raise ValidationError("project", "has neither poetry.lock nor uv.lock next to pyproject.toml",
                                   got=str(self.dir))
-        self.lock = load_lock(self.lock_path, self.kind)
+        lazy = load_uv_lazily(self.lock_path) if self.kind == "uv" else None
+        self.lock = lazy[0] if lazy else load_lock(self.lock_path, self.kind)
         self.poetry = PoetryLock(self.lock, self.dir) if self.kind == "poetry" else None
-        self.uv = UvLock(self.lock, self.dir) if self.kind == "uv" else None
+        self.uv = None
+        if self.kind == "uv":
+            try:
+                self.uv = UvLock(self.lock, self.dir, lazy[1] if lazy else None)
+            except ValueError:
+                self.lock = load_lock(self.lock_path, self.kind)
+                self.uv = UvLock(self.lock, self.dir)
         if check_lock:
             self.check_lock()
 

@@ -59,20 +59,65 @@ def uv_source(raw: Mapping[str, Any], project: Path) -> Source:
     raise ValidationError("uv.lock", f"package {raw.get('name')} has an unknown source", got=src)
 
 
+class _LazyPackages:
+    """``name -> [package tables]`` parsed on first use from the lock's ``[[package]]`` blocks.
+
+    A variant usually needs a fraction of a big lock: only the blocks its closure reaches are
+    parsed (each through the same reader as the whole file would be).
+    """
+
+    def __init__(self, blocks: list[str]) -> None:
+        self._blocks: dict[str, list[str]] = {}
+        for block in blocks:
+            if not block.startswith('name = "'):
+                raise ValueError("unexpected package block")
+            end = block.index('"', 8)
+            self._blocks.setdefault(norm(block[8:end]), []).append(block)
+        self._parsed: dict[str, list[Mapping[str, Any]]] = {}
+        self.roots = [b for bs in self._blocks.values() for b in bs
+                      if 'source = { editable = "." }' in b or 'source = { virtual = "." }' in b]
+
+    def get(self, name: str, default: list[Mapping[str, Any]] | None = None) -> list[Mapping[str, Any]]:
+        got = self._parsed.get(name)
+        if got is None:
+            got = [parse_block(b) for b in self._blocks.get(name, [])]
+            self._parsed[name] = got
+        return got or (default if default is not None else [])
+
+    def names(self) -> list[str]:
+        return list(self._blocks)
+
+
+def parse_block(block: str) -> Mapping[str, Any]:
+    from slipway.variants.lockfile import fast_parse, parse_toml
+
+    text = "[[package]]\n" + block
+    try:
+        data = fast_parse(text)
+    except Exception:  # anything the fast reader refuses goes to tomllib
+        data = parse_toml(text, "uv.lock")
+    pkg: Mapping[str, Any] = data["package"][0]
+    return pkg
+
+
 class UvLock:
-    def __init__(self, lock: Mapping[str, Any], project: Path) -> None:
+    def __init__(self, lock: Mapping[str, Any], project: Path, blocks: list[str] | None = None) -> None:
         self.lock = lock
         self.project = project
-        self.raw: list[Mapping[str, Any]] = list(lock.get("package", []))
-        self.by_name: dict[str, list[Mapping[str, Any]]] = {}
-        for p in self.raw:
-            self.by_name.setdefault(norm(p["name"]), []).append(p)
+        self.by_name: Any
+        if blocks is not None:
+            lazy = _LazyPackages(blocks)
+            self.by_name = lazy
+            self._roots = [parse_block(b) for b in lazy.roots]
+        else:
+            self.by_name = {}
+            for p in lock.get("package", []):
+                self.by_name.setdefault(norm(p["name"]), []).append(p)
+            self._roots = [p for p in lock.get("package", []) if self.is_project(p)]
 
     def root(self, name: str | None) -> Mapping[str, Any] | None:
-        for p in self.raw:
-            src = p.get("source", {}) or {}
-            if (src.get("editable") == "." or src.get("virtual") == ".") and (
-                    name is None or norm(p["name"]) == norm(name)):
+        for p in self._roots:
+            if name is None or norm(p["name"]) == norm(name):
                 return p
         return None
 
@@ -82,7 +127,7 @@ class UvLock:
 
     def _find(self, dep: Mapping[str, Any]) -> Mapping[str, Any]:
         name = norm(dep["name"])
-        cands = self.by_name.get(name, [])
+        cands: list[Mapping[str, Any]] = self.by_name.get(name, [])
         if len(cands) > 1:
             if "version" in dep:
                 cands = [c for c in cands if str(c.get("version", "")) == str(dep["version"])]
@@ -94,7 +139,8 @@ class UvLock:
         if not cands:
             raise ValidationError("uv.lock", f"refers to {name} {dep.get('version', '')} which it does not "
                                   "lock; the lock is damaged: run `uv lock`")
-        return cands[0]
+        found: Mapping[str, Any] = cands[0]
+        return found
 
     def workspace_root(self) -> dict[str, Any]:
         """A virtual workspace root (pyproject.toml with no [project]): its members are the roots,
