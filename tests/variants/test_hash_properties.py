@@ -82,7 +82,7 @@ def projects(draw: st.DrawFn) -> tuple[list[str], list[str], list[str], dict[str
     return main, dev, exp, {n: f"{a}.{b}" for n, (a, b) in zip(names, vs, strict=False)}
 
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
