@@ -69,13 +69,13 @@ def test_bad_configuration_fails_with_the_field_and_does_nothing(play: Any, site
 
 def test_keep_vessel_sets_and_clears_the_flag(play: Any, site: Site) -> None:
     site.vessel("pb-keep", ["GPU-idle-0"])
-    out = play("keep_vessel.yml", name="pb-keep", hours=24)
+    out = play("keep_vessel.yml", vessel="pb-keep", hours=24)
     assert out.returncode == 0 and "pb-keep is kept until" in out.stdout, out.stdout
     v = site.ledger.vessel("pb-keep")
     assert v is not None and v.keep_until is not None
-    denied = play("keep_vessel.yml", name="pb-keep", hours=24, user="mallory")
+    denied = play("keep_vessel.yml", vessel="pb-keep", hours=24, user="mallory")
     assert denied.returncode != 0 and "mallory may not keep pb-keep" in denied.stdout
-    cleared = play("keep_vessel.yml", name="pb-keep", keep=False)
+    cleared = play("keep_vessel.yml", vessel="pb-keep", keep=False)
     assert cleared.returncode == 0 and "pb-keep has no keep flag" in cleared.stdout
     v = site.ledger.vessel("pb-keep")
     assert v is not None and v.keep_until is None

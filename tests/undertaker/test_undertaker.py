@@ -41,7 +41,7 @@ def test_idle_over_the_weekend_warns_once_then_buries(any_site: Site) -> None:
     [warning] = s.slack.texts()
     for words in ("<@U0ALICE>", "nb-weekend", "h-nb-weekend", "GPU-idle-0", "GPU-idle-1",
                   "idle since Fri 2026-03-06 15:00 GMT", "buried around Tue 2026-03-10 11:00 GMT",
-                  "keep_vessel.yml -e name=nb-weekend"):
+                  "keep_vessel.yml -e vessel=nb-weekend"):
         assert words in warning
     assert "WARN" in res.table.upper() and "IDLE_WORK_H" in res.table
 

@@ -10,7 +10,7 @@ from slipway.errors import ValidationError
 from slipway.undertaker.calendar import WorkCalendar
 from slipway.undertaker.decide import Rule
 
-KEEP_HINT = "ansible-playbook playbooks/keep_vessel.yml -e name={name} -e hours=24"
+KEEP_HINT = "ansible-playbook playbooks/keep_vessel.yml -e vessel={name} -e hours=24"
 
 
 @dataclass(frozen=True)
