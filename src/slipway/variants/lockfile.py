@@ -18,28 +18,34 @@ from typing import Any
 from slipway.errors import ValidationError
 
 
+def trim_uv_block(block: str) -> str:
+    """One ``[[package]]`` block without its ``wheels``/``sdist`` lines (kept for url/path sources)."""
+    if "source = { url" in block or "source = { path" in block:
+        return block
+    start = block.find("\nsdist = {")
+    if start < 0:
+        start = block.find("\nwheels = [")
+    if start < 0:
+        return block
+    kept = []
+    skip = False
+    for line in block.split("\n"):
+        if skip:
+            if line == "]":
+                skip = False
+            continue
+        if line.startswith("wheels = ["):
+            skip = not line.endswith("]")
+            continue
+        if line.startswith("sdist = {"):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def _trim_uv(text: str) -> str:
     blocks = text.split("\n[[package]]\n")
-    out = [blocks[0]]
-    for block in blocks[1:]:
-        if "source = { url" in block or "source = { path" in block:
-            out.append(block)
-            continue
-        kept = []
-        skip = False
-        for line in block.split("\n"):
-            if skip:
-                if line == "]":
-                    skip = False
-                continue
-            if line.startswith("wheels = ["):
-                skip = not line.endswith("]")
-                continue
-            if line.startswith("sdist = {"):
-                continue
-            kept.append(line)
-        out.append("\n".join(kept))
-    return "\n[[package]]\n".join(out)
+    return "\n[[package]]\n".join([blocks[0], *(trim_uv_block(b) for b in blocks[1:])])
 
 
 def _trim_poetry(text: str) -> str:
@@ -220,7 +226,7 @@ def load_uv_lazily(path: Path) -> tuple[dict[str, Any], list[str]] | None:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    blocks = _trim_uv(text).split("\n[[package]]\n")
+    blocks = text.split("\n[[package]]\n")
     try:
         header = fast_parse(blocks[0])
     except (_Unsupported, ValueError, IndexError, AttributeError, TypeError):

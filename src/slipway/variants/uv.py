@@ -89,9 +89,9 @@ class _LazyPackages:
 
 
 def parse_block(block: str) -> Mapping[str, Any]:
-    from slipway.variants.lockfile import fast_parse, parse_toml
+    from slipway.variants.lockfile import fast_parse, parse_toml, trim_uv_block
 
-    text = "[[package]]\n" + block
+    text = "[[package]]\n" + trim_uv_block(block)
     try:
         data = fast_parse(text)
     except Exception:  # anything the fast reader refuses goes to tomllib
