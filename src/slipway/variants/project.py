@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,9 +130,13 @@ class Project:
         meta = root.get("metadata", {}) or {}
         if "requires-dist" not in meta and not project.get("dependencies") and not project.get("optional-dependencies"):
             return
-        want = {_norm_req(s) for s in project.get("dependencies", []) or []}
-        for extra, specs in (project.get("optional-dependencies", {}) or {}).items():
-            want |= {_norm_req(s, norm(extra)) for s in specs}
+        specs = list(project.get("dependencies", []) or [])
+        for extra_specs in (project.get("optional-dependencies", {}) or {}).values():
+            specs.extend(extra_specs)
+        have_quick = {_quick_lock_key(r) for r in meta.get("requires-dist", []) or []}
+        if {_quick_key(s) for s in specs} == have_quick:
+            return
+        want = {_norm_req(s) for s in specs}
         have = {_norm_lock_req(r) for r in meta.get("requires-dist", []) or []}
         if want != have:
             missing = sorted(want - have)[:5]
@@ -288,6 +293,26 @@ def _poetry_to_pep508(name: str, value: Any) -> str:
     if isinstance(value, dict) and "version" in value:
         return _poetry_to_pep508(name, value["version"])
     return name
+
+
+_QUICK = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?\s*([^;@]*)")
+
+
+def _spec_key(spec: str) -> str:
+    return ",".join(sorted(p.replace(" ", "") for p in spec.split(",") if p.strip()))
+
+
+def _quick_key(spec: str) -> tuple[str, str, str]:
+    m = _QUICK.match(spec)
+    if not m:
+        return ("", "", spec)
+    extras = ",".join(sorted(norm(e.strip()) for e in (m.group(2) or "").split(",") if e.strip()))
+    return (norm(m.group(1)), extras, _spec_key(m.group(3)))
+
+
+def _quick_lock_key(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    extras = ",".join(sorted(norm(e) for e in entry.get("extras", []) or []))
+    return (norm(str(entry.get("name", ""))), extras, _spec_key(str(entry.get("specifier", "") or "")))
 
 
 def _norm_req(spec: str, extra: str | None = None) -> str:
