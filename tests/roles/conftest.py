@@ -12,6 +12,8 @@ from tests.harness.podman import Podman, start_podman
 from tests.harness.procs import REPO
 
 ROLES = REPO / "roles"
+# (role, passed, seconds) of each molecule scenario run, for the summary table
+RESULTS: list[tuple[str, bool, float]] = []
 VENV_BIN = REPO / ".venv" / "bin"
 
 
@@ -47,3 +49,12 @@ def role_names() -> list[str]:
 def ansible_env(home: Path) -> dict[str, str]:
     return {**os.environ, "HOME": str(home), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not RESULTS:
+        return
+    terminalreporter.write_sep("-", "molecule scenarios")
+    terminalreporter.write_line(f"{'role':<26} {'result':<8} {'seconds':>8}")
+    for role, ok, seconds in sorted(RESULTS):
+        terminalreporter.write_line(f"{role:<26} {'passed' if ok else 'FAILED':<8} {seconds:>8.0f}")
