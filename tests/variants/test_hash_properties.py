@@ -155,3 +155,26 @@ def test_canonical_form_is_documented_json() -> None:
                    "target": {"machine": "x86_64", "platform": "linux", "python": "3.12"},
                    "variant": {"extras": [], "groups": []},
                    "packages": [["aa", "1.0", "registry+https://pypi.org/simple"]]}
+
+
+def test_local_paths_count_by_content_but_not_the_project_itself(tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    (proj / "libs" / "helper").mkdir(parents=True)
+    (proj / "libs" / "helper" / "mod.py").write_text("X = 1\n")
+    (proj / "app.py").write_text("print('v1')\n")
+    (proj / "pyproject.toml").write_text(pyproject(["helper"], [], []))
+    lock = uv_project(["helper"], [], [], {"helper": "0.1.0"}, sources={"helper": 'editable = "libs/helper"'})
+    (proj / "uv.lock").write_text(lock)
+
+    def base() -> str:
+        p = Project(proj)
+        t = p.target("3.12")
+        return variant_hash(p.select((), (), t), t)
+
+    first = base()
+    (proj / "app.py").write_text("print('v2')\n")  # the project's own code: no change
+    (proj / "libs" / "helper" / "__pycache__").mkdir()
+    (proj / "libs" / "helper" / "__pycache__" / "mod.cpython-312.pyc").write_bytes(b"junk")
+    assert base() == first
+    (proj / "libs" / "helper" / "mod.py").write_text("X = 2\n")  # the path dependency's content: change
+    assert base() != first

@@ -3,7 +3,7 @@
 A directory counts every regular file below it except version-control and build debris:
 ``.git``, ``.hg``, ``.svn``, ``__pycache__``, ``.venv``, ``venv``, ``node_modules``, ``build``,
 ``dist``, ``*.egg-info``, ``.mypy_cache``, ``.pytest_cache``, ``.ruff_cache``, ``.tox`` and
-``*.pyc``/``*.pyo`` files. The digest is sha256 over, for each file in sorted POSIX relative-path
+``*.pyc``/``*.pyo`` files, and the project's own directory when the path contains it. The digest is sha256 over, for each file in sorted POSIX relative-path
 order, ``path NUL sha256(content) NUL`` (plus ``x`` for executables). A file (wheel, sdist) is the
 sha256 of its bytes. A path that does not exist digests to ``missing``.
 """
@@ -35,8 +35,11 @@ def path_digest(project: Path, rel: str) -> str:
         return "missing"
     h = hashlib.sha256()
     entries: list[tuple[str, Path]] = []
+    own = project.resolve()
     for root, dirs, files in os.walk(target):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        # the project's own code never counts, also when a path dependency contains it (a monorepo root)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                         and (Path(root) / d).resolve() != own)
         for f in files:
             if f.endswith(SKIP_SUFFIXES):
                 continue
