@@ -14,8 +14,9 @@ name: fleet
 short_description: The vessel hosts of the inventory with their slipway_* settings
 version_added: "0.1.0"
 description:
-  - Takes a list of inventory host names (usually C(groups['slipway_hosts'])) and C(hostvars), returns
-    C({host: {slipway_queue, slipway_docker_url, ...}}) with only the settings the vessel modules read.
+  - "Takes a list of inventory host names (usually C(groups['slipway_hosts'])) and C(hostvars); returns a
+    mapping of host name to only the settings the vessel modules read (C(slipway_queue),
+    C(slipway_docker_url), ...)."
 options:
   _input:
     description: Host names.

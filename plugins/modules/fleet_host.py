@@ -62,10 +62,8 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  ledger_url:
-    description: Ledger database URL; empty means C(SLIPWAY_LEDGER_URL) or the default SQLite file.
-    type: str
-    default: ""
+extends_documentation_fragment:
+  - slipway.infra.ledger
 attributes:
   check_mode:
     support: full

@@ -79,10 +79,6 @@ options:
   now:
     description: Decide as if it were this time (ISO 8601 with a zone); for replays and tests.
     type: str
-  ledger_url:
-    description: Ledger database URL; empty means C(SLIPWAY_LEDGER_URL) or the default SQLite file.
-    type: str
-    default: ""
   tailscale_api_key:
     description: Tailscale API key, to delete a buried vessel's device (a secret).
     type: str
@@ -95,6 +91,8 @@ options:
     description: Tailscale API base URL.
     type: str
     default: https://api.tailscale.com
+extends_documentation_fragment:
+  - slipway.infra.ledger
 attributes:
   check_mode:
     support: full

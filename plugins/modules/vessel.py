@@ -17,7 +17,7 @@ description:
     entry to C(~/.ssh/slipway/config). Any failure after the reservation rolls everything back.
   - C(state=absent) stops the vessel, removes its container, Tailscale device and key and SSH entry, and
     releases its reservation. Only the owner or an admin may do it.
-  - Runs on the controller (C(hosts: localhost)) with the interpreter that has the C(slipway) package.
+  - Runs on the controller (a play on C(localhost)) with the interpreter that has the C(slipway) package.
 options:
   state:
     description: C(present) launches, C(absent) stops.
@@ -58,8 +58,9 @@ options:
     type: str
   fleet:
     description:
-      - The vessel hosts, C({host: {slipway_queue, slipway_docker_url, slipway_address, slipway_gpus, ...}}),
-        usually C(groups['slipway_hosts'] | slipway.infra.fleet(hostvars)). Synced into the ledger first.
+      - "The vessel hosts, a mapping of host name to its C(slipway_*) settings (C(slipway_queue),
+        C(slipway_docker_url), C(slipway_address), C(slipway_gpus)...), usually
+        C(groups['slipway_hosts'] | slipway.infra.fleet(hostvars)). Synced into the ledger first."
     type: dict
     default: {}
   default_cpus:
@@ -74,10 +75,6 @@ options:
     description: Image when the request gives none.
     type: str
     default: slipway/vessel:latest
-  ledger_url:
-    description: Ledger database URL (C(sqlite:///PATH) or C(postgresql://...)); empty means C(SLIPWAY_LEDGER_URL) or the default SQLite file.
-    type: str
-    default: ""
   admins:
     description: Users who may stop anyone's vessel.
     type: list
@@ -116,6 +113,8 @@ options:
     description: Start a Jupyter server with a generated token (saved for the owner, never printed).
     type: bool
     default: true
+extends_documentation_fragment:
+  - slipway.infra.ledger
 attributes:
   check_mode:
     support: full

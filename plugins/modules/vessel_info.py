@@ -11,8 +11,8 @@ module: vessel_info
 short_description: List vessels as a table, or inspect one vessel
 version_added: "0.1.0"
 description:
-  - Without C(name), returns the vessels in the ledger (running ones unless C(all=true)) and a table:
-    name, owner, host, GPUs, state, age, address.
+  - Without C(name), returns the vessels in the ledger (running ones unless C(all=true)) and a table of
+    name, owner, host, GPUs, state, age and address.
   - With C(name), returns that vessel with its SSH entry, Jupyter URL, events and the container's real
     state on its host.
   - Read-only. Runs on the controller with the interpreter that has the C(slipway) package.
@@ -30,10 +30,8 @@ options:
     description: Include ended vessels (stopped, failed, buried, lost).
     type: bool
     default: false
-  ledger_url:
-    description: Ledger database URL; empty means C(SLIPWAY_LEDGER_URL) or the default SQLite file.
-    type: str
-    default: ""
+extends_documentation_fragment:
+  - slipway.infra.ledger
 attributes:
   check_mode:
     support: full

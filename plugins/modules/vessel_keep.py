@@ -44,10 +44,8 @@ options:
     description: The longest an owner may keep a vessel.
     type: float
     default: 168
-  ledger_url:
-    description: Ledger database URL; empty means C(SLIPWAY_LEDGER_URL) or the default SQLite file.
-    type: str
-    default: ""
+extends_documentation_fragment:
+  - slipway.infra.ledger
 attributes:
   check_mode:
     support: full

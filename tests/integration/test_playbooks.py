@@ -119,13 +119,6 @@ def test_check_mode_shows_placement_and_reserves_nothing(play: Any) -> None:
     assert ledger_state(play.ledger_url) == ([], {"gpus": [], "cpus": []})
 
 
-def test_module_docs_render(play: Any) -> None:
-    for mod in ("vessel", "vessel_info", "gpu_facts", "fleet_host"):
-        out = subprocess.run(["ansible-doc", f"slipway.infra.{mod}"], cwd=REPO, env=play.env, capture_output=True,
-                             text=True, check=False)
-        assert out.returncode == 0 and "EXAMPLES" in out.stdout and "RETURN VALUES" in out.stdout, out.stderr
-
-
 def test_secrets_never_reach_output_at_any_verbosity(play: Any, tailscale: StandIn, ts_image: Any) -> None:
     image = ts_image(tailscale.url)
     api_key = tailscale.state.api_key
