@@ -27,6 +27,12 @@ def trim_uv_block(block: str) -> str:
         start = block.find("\nwheels = [")
     if start < 0:
         return block
+    return _drop_lines(block, array="wheels = [", single="sdist = {")
+
+
+def _drop_lines(block: str, array: str, single: str | None = None) -> str:
+    """``block`` without the multi-line array that starts with ``array`` (up to its closing ``]``)
+    and without lines starting with ``single``."""
     kept = []
     skip = False
     for line in block.split("\n"):
@@ -34,10 +40,10 @@ def trim_uv_block(block: str) -> str:
             if line == "]":
                 skip = False
             continue
-        if line.startswith("wheels = ["):
+        if line.startswith(array):
             skip = not line.endswith("]")
             continue
-        if line.startswith("sdist = {"):
+        if single is not None and line.startswith(single):
             continue
         kept.append(line)
     return "\n".join(kept)
@@ -58,18 +64,7 @@ def _trim_poetry(text: str) -> str:
         if 'type = "url"' in block or 'type = "file"' in block:
             out.append(block)
             continue
-        kept = []
-        skip = False
-        for line in block.split("\n"):
-            if skip:
-                if line == "]":
-                    skip = False
-                continue
-            if line.startswith("files = ["):
-                skip = not line.endswith("]")
-                continue
-            kept.append(line)
-        out.append("\n".join(kept))
+        out.append(_drop_lines(block, array="files = ["))
     trimmed = "\n[[package]]\n".join(out)
     if sep:
         trimmed += "\n"  # [metadata.files] is only hashes of index files: not needed
