@@ -45,9 +45,11 @@ def test_builds_once_then_only_what_changed(tmp_path: Path, registry: Registry, 
     client = dockerd.client()
     reg = OciRegistry(registry.url)
     try:
-        first = run(project, reg, client, settings(project, repo, vessel_image, commit="abc1234"))
+        first = run(project, reg, client, settings(project, repo, vessel_image, commit="abc1234", branch="main"))
         assert actions(first) == {"base": "pushed", "dev": "pushed", "ml": "pushed"}
         assert {r.tag for r in first} | {f"{r.variant}-abc1234" for r in first} <= tags(registry, repo)
+        # built on main: <variant>-latest moves too (what the Batch job definitions point at)
+        assert {f"{r.variant}-latest" for r in first} <= tags(registry, repo)
         print(table(first))
 
         second = run(project, reg, client, settings(project, repo, vessel_image))

@@ -110,10 +110,13 @@ def run(project_dir: Path, registry: Registry, client: Any, s: CiSettings,
         if s.push:
             registry.prepare(s.repository)
             push(client, repo_ref, tag, registry.auth_config())
-            if s.commit:
-                commit_tag = f"{name}-{s.commit}"
-                client.api.tag(ref, repo_ref, commit_tag)
-                push(client, repo_ref, commit_tag, registry.auth_config())
+            extra_tags = [f"{name}-{s.commit}"] if s.commit else []
+            if s.branch and s.branch == s.main_branch:
+                # the moving tag Batch job definitions and ECS tasks point at (pulumi/ BatchCompute)
+                extra_tags.append(f"{name}-latest")
+            for extra in extra_tags:
+                client.api.tag(ref, repo_ref, extra)
+                push(client, repo_ref, extra, registry.auth_config())
             action = "pushed"
             log(f"{name}: pushed {ref}")
         rows.append(Row(name, h[:TAG_LENGTH], tag, action, share + time.monotonic() - t0))
