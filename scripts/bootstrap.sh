@@ -35,4 +35,4 @@ if ! command -v uv >/dev/null 2>&1 || [ "$(uv --version | cut -d' ' -f2)" != "0.
   export PATH="$HOME/.local/bin:$PATH"
 fi
 log "syncing .venv from uv.lock"
-UV_PYTHON_DOWNLOADS=never uv sync --frozen --extra cloud --compile-bytecode --python "$python" -q
+UV_PYTHON_DOWNLOADS=never uv sync --frozen --all-extras --compile-bytecode --python "$python" -q

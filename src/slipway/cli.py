@@ -48,7 +48,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup)
-@click.version_option(package_name="slipway")
+@click.version_option(package_name="slipway-infra")
 def cli() -> None:
     """Slipway: your own GPU cloud."""
 
