@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "undertaker": ("slipway.undertaker.cli", "undertaker", "Find, warn about and bury idle vessels."),
     "cloud": ("slipway.cloud.cli", "cloud", "Read Pulumi stack outputs, manage Prefect pools."),
     "runs": ("slipway.runs.cli", "runs", "Commit-triggered DVC runs: plan, submit, job, list, status, logs."),
+    "server": ("slipway.server.cli", "server", "Serve the team control plane: the API and web pages."),
 }
 
 
