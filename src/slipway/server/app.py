@@ -1,0 +1,254 @@
+"""The ASGI app of ``slipway server``: the core's use cases as a JSON API under ``/api/v1``.
+
+Every route declares the one permission it needs with ``actor: Actor = Depends(needs(PERMISSION))``; a
+test walks every route of the app and fails if one declares none. Errors are JSON with the CLI's words::
+
+    {"error": {"type": "ValidationError", "message": "...", "field": "gpus", "allowed": "...", "got": "x"}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+from fastapi import Body, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from slipway.auth import tokens as auth_tokens
+from slipway.auth.errors import Unauthenticated
+from slipway.auth.identity import Authenticator
+from slipway.auth.oidc import OidcValidator
+from slipway.auth.roles import (
+    AUTHENTICATED,
+    EVENTS_READ,
+    FLEET_READ,
+    PUBLIC,
+    TOKENS_ADMIN,
+    UNDERTAKER_READ,
+    VESSELS_LAUNCH,
+    VESSELS_MANAGE,
+    VESSELS_READ,
+    require,
+)
+from slipway.errors import NotFound, PermissionDenied, PlacementError, SlipwayError, ValidationError
+from slipway.identity import Actor, local_actor
+from slipway.ledger import Ledger
+from slipway.ledger.tokens import TokensMixin
+from slipway.server import ops
+from slipway.server.config import ServerConfig
+from slipway.vessels import Settings, VesselService
+
+log = logging.getLogger("slipway.server")
+API = "/api/v1"
+STATUS = {ValidationError: 422, PlacementError: 409, PermissionDenied: 403, NotFound: 404, Unauthenticated: 401}
+
+
+def needs(permission: str) -> Callable[[Request], Actor]:
+    """The dependency a route declares: authenticates the caller and checks ``permission``."""
+
+    def dependency(request: Request) -> Actor:
+        actor = authenticate(request)
+        require(actor, permission)
+        request.state.actor = actor
+        return actor
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.__name__ = f"needs_{permission.replace(':', '_')}"
+    return dependency
+
+
+# What each route's ``actor`` parameter is: the permission it declares.
+Anyone = Annotated[Actor, Depends(needs(AUTHENTICATED))]
+FleetReader = Annotated[Actor, Depends(needs(FLEET_READ))]
+Launcher = Annotated[Actor, Depends(needs(VESSELS_LAUNCH))]
+VesselReader = Annotated[Actor, Depends(needs(VESSELS_READ))]
+Manager = Annotated[Actor, Depends(needs(VESSELS_MANAGE))]
+EventReader = Annotated[Actor, Depends(needs(EVENTS_READ))]
+UndertakerReader = Annotated[Actor, Depends(needs(UNDERTAKER_READ))]
+TokenAdmin = Annotated[Actor, Depends(needs(TOKENS_ADMIN))]
+JsonBody = Annotated[dict[str, Any], Body()]
+OptionalBody = Annotated[dict[str, Any] | None, Body()]
+
+
+def authenticate(request: Request) -> Actor:
+    cfg: ServerConfig = request.app.state.config
+    auth: Authenticator = request.app.state.auth
+    header = request.headers.get("authorization", "")
+    scheme, _, bearer = header.partition(" ")
+    bearer = bearer.strip()
+    if not bearer:
+        bearer = request.state.__dict__.get("session_token") or ""
+        if not bearer and hasattr(request.app.state, "session_token"):
+            bearer = request.app.state.session_token(request) or ""
+    elif scheme.lower() != "bearer":
+        raise Unauthenticated("use 'Authorization: Bearer <token>'")
+    if bearer:
+        return auth.actor(bearer)
+    if cfg.team_mode:
+        raise Unauthenticated("no credentials: log in first (slipway login --server URL)")
+    actor = local_actor(cfg.admins)
+    return Actor(name=actor.name, admin=actor.admin, via="local",
+                 roles=("admin",) if actor.admin else ("researcher",))
+
+
+def error_body(exc: Exception) -> dict[str, Any]:
+    err: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, ValidationError):
+        err.update(field=exc.field, problem=exc.problem, allowed=exc.allowed,
+                   got=exc.got if isinstance(exc.got, str | int | float | bool | type(None)) else repr(exc.got))
+    if isinstance(exc, PlacementError):
+        err.update(summary=exc.summary, reasons=exc.reasons)
+    return {"error": err}
+
+
+def create_app(config: ServerConfig, *, service: VesselService | None = None,
+               validator: OidcValidator | None = None) -> FastAPI:
+    """The app for ``config``; ``service`` (tests) replaces the one built from the config."""
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if service is None:
+            svc.close()
+            svc.ledger.close()
+
+    app = FastAPI(title="Slipway", version="1", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+    svc = service or VesselService(Settings(ledger_url=config.ledger_url, admins=config.admins,
+                                            tailscale=config.tailscale, ssh_home=config.ssh_home,
+                                            data_dir=config.data_dir), ledger=server_ledger(config.ledger_url))
+    if validator is None and config.oidc is not None:
+        validator = OidcValidator(config.oidc)
+    app.state.config = config
+    app.state.svc = svc
+    app.state.auth = Authenticator(store=_store(svc), oidc=validator, mapping=config.roles)
+
+    @app.exception_handler(SlipwayError)
+    async def slipway_error(request: Request, exc: SlipwayError) -> JSONResponse:
+        code = next((c for t, c in STATUS.items() if isinstance(exc, t)), 500)
+        headers = {"WWW-Authenticate": 'Bearer realm="slipway"'} if code == 401 else None
+        if code >= 500:
+            log.warning("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse(error_body(exc), status_code=code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
+        err = ValidationError(".".join(loc) or "request", str(first.get("msg", "invalid")),
+                              allowed=str(first.get("type", "")) or None, got=first.get("input"))
+        return JSONResponse(error_body(err), status_code=422)
+
+    # ------------------------------------------------------------------ public
+    @app.get("/healthz", openapi_extra={"x-permission": PUBLIC})
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "mode": "team" if config.team_mode else "single-user"}
+
+    @app.get(f"{API}/openapi.json", openapi_extra={"x-permission": PUBLIC})
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get(f"{API}/auth/config", openapi_extra={"x-permission": PUBLIC})
+    def auth_config() -> dict[str, Any]:
+        """What ``slipway login`` needs (all public)."""
+        if config.oidc is None:
+            return {"mode": "single-user"}
+        return {"mode": "team", "issuer": config.oidc.issuer, "client_id": config.oidc.client_id,
+                "scopes": list(config.oidc.scopes)}
+
+    # ------------------------------------------------------------------ identity
+    @app.get(f"{API}/whoami", openapi_extra={"x-permission": AUTHENTICATED})
+    def whoami(actor: Anyone) -> dict[str, Any]:
+        return {"name": actor.name, "admin": actor.admin, "roles": list(actor.roles), "subject": actor.subject,
+                "email": actor.email, "via": actor.via}
+
+    # ------------------------------------------------------------------ vessels
+    @app.get(f"{API}/vessels", openapi_extra={"x-permission": FLEET_READ})
+    def list_vessels(actor: FleetReader, all: bool = False, owner: str | None = None,
+                     host: str | None = None) -> list[dict[str, Any]]:
+        return ops.vessels(svc, actor, show_all=all, owner=owner, host=host)
+
+    @app.post(f"{API}/vessels", openapi_extra={"x-permission": VESSELS_LAUNCH})
+    def launch(body: JsonBody, actor: Launcher) -> dict[str, Any]:
+        """Launch a vessel for the caller; ``{"check": true}`` answers the placement and reserves nothing."""
+        return ops.launch(svc, actor, body)
+
+    @app.get(f"{API}/vessels/{{name}}", openapi_extra={"x-permission": VESSELS_READ})
+    def status(name: str, actor: VesselReader) -> dict[str, Any]:
+        return ops.details(svc, actor, name)
+
+    @app.post(f"{API}/vessels/{{name}}/stop", openapi_extra={"x-permission": VESSELS_MANAGE})
+    def stop(name: str, actor: Manager, body: OptionalBody = None) -> dict[str, Any]:
+        b = body or {}
+        return ops.stop(svc, actor, name, check=bool(b.get("check", False)), reason=b.get("reason"))
+
+    @app.post(f"{API}/vessels/{{name}}/keep", openapi_extra={"x-permission": VESSELS_MANAGE})
+    def keep(name: str, body: JsonBody,
+             actor: Manager) -> dict[str, Any]:
+        hours = body.get("hours")
+        if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int | float)):
+            raise ValidationError("hours", "must be a number", got=hours, allowed="e.g. 24")
+        until = _time(body.get("until"), "until")
+        return ops.keep(svc, actor, name, hours=hours, until=until, clear=bool(body.get("clear", False)),
+                        check=bool(body.get("check", False)))
+
+    # ------------------------------------------------------------------ fleet, events, undertaker
+    @app.get(f"{API}/hosts", openapi_extra={"x-permission": FLEET_READ})
+    def hosts(actor: FleetReader) -> list[dict[str, Any]]:
+        return ops.hosts(svc)
+
+    @app.get(f"{API}/events", openapi_extra={"x-permission": EVENTS_READ})
+    def events(actor: EventReader, vessel: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        if not 1 <= limit <= 10_000:
+            raise ValidationError("limit", "out of range", got=limit, allowed="1..10000")
+        return ops.events(svc, vessel=vessel, limit=limit)
+
+    @app.get(f"{API}/undertaker", openapi_extra={"x-permission": UNDERTAKER_READ})
+    def undertaker(actor: UndertakerReader) -> dict[str, Any]:
+        return ops.undertaker_state(svc)
+
+    # ------------------------------------------------------------------ automation tokens
+    @app.get(f"{API}/tokens", openapi_extra={"x-permission": TOKENS_ADMIN})
+    def list_tokens(actor: TokenAdmin, all: bool = False) -> list[dict[str, Any]]:
+        return [t.as_dict() for t in _store(svc).tokens(include_revoked=all)]
+
+    @app.post(f"{API}/tokens", openapi_extra={"x-permission": TOKENS_ADMIN}, status_code=201)
+    def create_token(body: JsonBody,
+                     actor: TokenAdmin) -> dict[str, Any]:
+        """The new token's secret is in this one response, and nowhere else ever."""
+        new = auth_tokens.create_token(_store(svc), name=body.get("name"),
+                                       roles=body.get("roles", ()), actor=actor, days=body.get("days"),
+                                       expires_at=_time(body.get("expires_at"), "expires_at"))
+        return new.as_dict()
+
+    @app.delete(f"{API}/tokens/{{token_id}}", openapi_extra={"x-permission": TOKENS_ADMIN})
+    def revoke_token(token_id: str, actor: TokenAdmin) -> dict[str, Any]:
+        return auth_tokens.revoke_token(_store(svc), token_id, actor=actor).as_dict()
+
+    return app
+
+
+def server_ledger(url: str | None) -> Ledger:
+    """The ledger with the automation-token tables (part of ``Ledger`` itself once the split lands)."""
+    if issubclass(Ledger, TokensMixin):
+        return Ledger(url)
+    cls = type("ServerLedger", (TokensMixin, Ledger), {})
+    return cast(Ledger, cls(url))
+
+
+def _store(svc: VesselService) -> auth_tokens.TokenStore:
+    return cast(auth_tokens.TokenStore, svc.ledger)
+
+
+def _time(value: Any, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(field, "not an ISO 8601 time", got=value, allowed="e.g. 2027-01-01T18:00:00Z") from None
+    if dt.tzinfo is None:
+        raise ValidationError(field, "needs a time zone", got=value, allowed="e.g. 2027-01-01T18:00:00Z")
+    return dt
