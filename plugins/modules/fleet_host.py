@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.fleet_host: record a vessel host and its GPUs in the ledger."""
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ options:
     default: present
 extends_documentation_fragment:
   - slipway.infra.ledger
+  - slipway.infra.attributes
 attributes:
   check_mode:
     support: full
@@ -72,7 +73,7 @@ attributes:
   idempotent:
     support: full
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
