@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.gpu_facts: the GPUs, CPUs, memory and NUMA nodes of a host."""
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ options:
     description: Seconds to wait for C(nvidia-smi).
     type: float
     default: 30
+extends_documentation_fragment:
+  - slipway.infra.attributes
+  - slipway.infra.attributes.facts
 attributes:
   check_mode:
     support: full
@@ -35,7 +38,7 @@ attributes:
   idempotent:
     support: full
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
