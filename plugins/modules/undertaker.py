@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.undertaker: decide about idle vessels, and warn / bury / reconcile."""
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ options:
     default: https://api.tailscale.com
 extends_documentation_fragment:
   - slipway.infra.ledger
+  - slipway.infra.attributes
 attributes:
   check_mode:
     support: full
@@ -102,7 +103,7 @@ attributes:
     support: full
     details: A second run at the same time changes nothing (warnings are recorded once per streak).
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
