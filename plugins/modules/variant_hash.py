@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.variant_hash: every variant's canonical hash and package list."""
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ options:
     description: Fail when the hashes file is stale (the pre-commit / CI check).
     type: bool
     default: false
+extends_documentation_fragment:
+  - slipway.infra.attributes
 attributes:
   check_mode:
     support: full
@@ -52,7 +54,7 @@ attributes:
   idempotent:
     support: full
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
