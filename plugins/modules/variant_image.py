@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.variant_image: build and push the variant images whose hash changed."""
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ options:
     description: Push what is built.
     type: bool
     default: true
+extends_documentation_fragment:
+  - slipway.infra.attributes
 attributes:
   check_mode:
     support: full
@@ -107,7 +109,7 @@ attributes:
     support: full
     description: A second run finds every tag and builds nothing.
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
