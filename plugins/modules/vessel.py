@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.vessel: launch (present) or stop (absent) a vessel."""
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ options:
     default: true
 extends_documentation_fragment:
   - slipway.infra.ledger
+  - slipway.infra.attributes
 attributes:
   check_mode:
     support: full
@@ -125,7 +126,7 @@ attributes:
     support: full
     description: Launching a name that is already running for the same owner changes nothing.
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
