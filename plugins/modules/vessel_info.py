@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.vessel_info: list vessels, or inspect one."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ options:
     default: false
 extends_documentation_fragment:
   - slipway.infra.ledger
+  - slipway.infra.attributes
 attributes:
   check_mode:
     support: full
@@ -40,7 +41,7 @@ attributes:
   idempotent:
     support: full
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
