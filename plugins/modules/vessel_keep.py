@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Ansible module slipway.infra.vessel_keep: set or clear a vessel's keep flag (exempt from the undertaker)."""
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ options:
     default: 168
 extends_documentation_fragment:
   - slipway.infra.ledger
+  - slipway.infra.attributes
 attributes:
   check_mode:
     support: full
@@ -54,7 +55,7 @@ attributes:
   idempotent:
     support: full
 author:
-  - Slipway contributors
+  - Slipway contributors (@slipway-dev)
 """
 
 EXAMPLES = r"""
