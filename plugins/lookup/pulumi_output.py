@@ -1,12 +1,12 @@
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Lookup plugin: read Slipway's Pulumi stack outputs in playbooks."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: pulumi_output
-author: Slipway contributors
+author: Slipway contributors (@slipway-dev)
 version_added: "0.1.0"
 short_description: Read outputs of Slipway's Pulumi stack
 description:
