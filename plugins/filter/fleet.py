@@ -1,5 +1,5 @@
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Filter slipway.infra.fleet: the vessel hosts of an inventory, with only their slipway_* settings.
 
 Only these keys leave hostvars, so secrets in group_vars never become module arguments.
