@@ -1,5 +1,5 @@
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Documentation fragment slipway.infra.ledger: the ledger_url option every ledger module takes."""
 
 from __future__ import annotations
