@@ -1,5 +1,5 @@
 # Copyright: Slipway contributors
-# Apache-2.0
+# SPDX-License-Identifier: Apache-2.0
 """Shared glue for Slipway's controller-side modules: import the core package, map its errors.
 
 Modules that use this run on the controller (``hosts: localhost`` or ``delegate_to: localhost``)
