@@ -1,5 +1,4 @@
 # Copyright: Slipway contributors
-# Apache License, Version 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
 """Documentation fragment slipway.infra.attributes: what each module attribute means.
 
