@@ -34,5 +34,9 @@ if ! command -v uv >/dev/null 2>&1 || [ "$(uv --version | cut -d' ' -f2)" != "0.
     || "$python" -m pip install -q --user --break-system-packages "uv==0.13.9"
   export PATH="$HOME/.local/bin:$PATH"
 fi
+# ansible.cfg's collections_path finds the collection slipway.infra (this repository) through this link;
+# it is made here, not committed (a committed directory symlink fails ansible-test sanity).
+mkdir -p .collections/ansible_collections/slipway
+ln -sfn ../../.. .collections/ansible_collections/slipway/infra
 log "syncing .venv from uv.lock"
 UV_PYTHON_DOWNLOADS=never uv sync --frozen --all-extras --compile-bytecode --python "$python" -q
