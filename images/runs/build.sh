@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds Slipway's runs image into the Docker Engine at $DOCKER_HOST (or the default socket).
+# Usage: images/runs/build.sh [TAG]   (default slipway/runs:latest)
+# Where no registry can be pulled from, the Debian base is made locally with debootstrap from the
+# machine's apt mirror (slipway/debian-base:bookworm, as scripts/build-vessel-image.sh does).
+# SLIPWAY_CA_BUNDLE: a CA bundle for pip inside the build (default: the host's, when present).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=$(cd "$here/../../src" && pwd)
+tag=${1:-slipway/runs:latest}
+base=${SLIPWAY_RUNS_BASE:-debian:bookworm-slim}
+export DOCKER_BUILDKIT=0
+log() { printf '\033[1m[runs image]\033[0m %s\n' "$*" >&2; }
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+if ! have "$base" && ! timeout 60 docker pull -q "$base" >/dev/null 2>&1; then
+  fallback=slipway/debian-base:bookworm
+  if ! have "$fallback"; then
+    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    mirror=${SLIPWAY_DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
+    log "no $base to pull: making $fallback with debootstrap from $mirror (about 2 minutes, once)"
+    rootfs=$(mktemp -d /var/tmp/slipway-rootfs.XXXXXX)
+    trap 'rm -rf "$rootfs"' EXIT
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+      || { tail -20 "$rootfs.log" >&2; exit 1; }
+    rm -f "$rootfs.log"
+    tar -C "$rootfs" -c . | docker import - "$fallback" >/dev/null
+  fi
+  base=$fallback
+fi
+ctx=$(mktemp -d /var/tmp/slipway-runs-ctx.XXXXXX)
+trap 'rm -rf "$ctx"' EXIT
+cp "$here/Dockerfile" "$here/slipway.sh" "$ctx/"
+ca=${SLIPWAY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+if [ -s "$ca" ]; then cp "$ca" "$ctx/ca-bundle.pem"; else : >"$ctx/ca-bundle.pem"; fi
+mkdir -p "$ctx/src/slipway"
+cp "$src/slipway/__init__.py" "$src/slipway/errors.py" "$src/slipway/cli.py" "$ctx/src/slipway/"
+cp -r "$src/slipway/runs" "$ctx/src/slipway/runs"
+find "$ctx/src" -name __pycache__ -prune -exec rm -rf {} +
+log "building $tag from $base"
+docker build -q --network host --build-arg BASE="$base" -t "$tag" "$ctx" >/dev/null
+log "built $tag"
