@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "images": ("slipway.images.cli", "images", "Build and push variant images (the CI step)."),
     "undertaker": ("slipway.undertaker.cli", "undertaker", "Find, warn about and bury idle vessels."),
     "cloud": ("slipway.cloud.cli", "cloud", "Read Pulumi stack outputs, manage Prefect pools."),
+    "flows": ("slipway.flow.cli", "flows", "Deploy Workflow declarations to Prefect (the CI step), clean up."),
     "runs": ("slipway.runs.cli", "runs", "Commit-triggered DVC runs: plan, submit, job, list, status, logs."),
     "server": ("slipway.server.cli", "server", "Serve the team control plane: the API and web pages."),
 }

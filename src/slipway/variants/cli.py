@@ -10,8 +10,8 @@ import click
 
 from slipway.errors import SlipwayError
 from slipway.variants.hashing import HASHES_FILE
-from slipway.variants.project import Project
 from slipway.variants.service import check_hashes, compute, write_hashes
+from slipway.variants.service import resolve as resolve_selection
 
 
 def _split(value: str | None) -> list[str]:
@@ -41,12 +41,8 @@ def resolve(project_dir: Path, variant: str | None, groups: str, extras: str, py
             machine: str | None, as_json: bool) -> None:
     """Print the packages a selection installs: name, version, source."""
     try:
-        proj = Project(project_dir)
-        target = proj.target(python, machine)
-        if variant:
-            sel = proj.select_variant(variant, target)
-        else:
-            sel = proj.select(_split(groups), _split(extras), target)
+        target, sel = resolve_selection(project_dir, variant=variant, groups=_split(groups),
+                                        extras=_split(extras), python=python, machine=machine)
     except SlipwayError as exc:
         _fail(exc)
         return
@@ -96,4 +92,6 @@ def hash_(project_dir: Path, python: str | None, machine: str | None, mode: str 
         click.echo(f"{'updated' if not chk.fresh else 'unchanged'} {chk.path}", err=True)
 
 
-__all__ = ["Project", "variants"]
+variants.add_command(__import__("slipway.flow.exp", fromlist=["_"]).check_main_command)  # slipway.flow
+
+__all__ = ["variants"]
