@@ -166,7 +166,7 @@ def scratch_job_variables(size_gib: int, role_arn: str) -> dict[str, Any]:
     """A task volume ECS configures at launch: a managed gp3 EBS volume of ``size_gib`` at /scratch."""
     return {
         "task_volumes": [{"name": SCRATCH_VOLUME, "configuredAtLaunch": True}],
-        "mount_points": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_PATH, "readOnly": False}],
+        "mount_points": [{"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_PATH}],
         "volume_configurations": [{"name": SCRATCH_VOLUME, "managedEBSVolume": {
             "sizeInGiB": size_gib, "volumeType": "gp3", "encrypted": True, "filesystemType": "ext4",
             "roleArn": role_arn, "terminationPolicy": {"deleteOnTermination": True}}}],
