@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from slipway.variants.markers import Target, evaluate
 from tests.harness.procs import CACHE, REPO
 
-PINS = ("poetry==2.2.1", "poetry-plugin-export==1.9.0", "uv==0.13.9")
+PINS = ("poetry==2.5.1", "poetry-plugin-export==1.10.1", "uv==0.13.9")
 TOOLS = CACHE / ("oracle-tools-" + "-".join(p.replace("==", "") for p in PINS))
 CORPUS = (REPO / ".." / "shared" / "lockcorpus").resolve()
 

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from slipway.errors import ValidationError
-from slipway.variants.constraints import allows
+from slipway.variants.constraints import allows, pep440
 from slipway.variants.digest import path_digest
-from slipway.variants.markers import Target, evaluate, extras_allow
+from slipway.variants.markers import Target, evaluate
 from slipway.variants.model import PYPI, Package, Source, norm
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -31,6 +29,104 @@ _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 def _name_of(spec: str) -> str:
     m = _NAME.match(spec)
     return norm(m.group(1)) if m else norm(spec)
+
+
+_ENTRY = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?\s*(?:\(([^)]*)\)|([^;]*))")
+
+
+@dataclass(frozen=True)
+class ExtraEntry:
+    """One entry of a locked package's ``[package.extras]``: ``name[features] (constraint)``."""
+
+    name: str
+    features: frozenset[str]
+    constraint: str
+
+
+def _entry(spec: str) -> ExtraEntry:
+    m = _ENTRY.match(spec)
+    if not m:
+        return ExtraEntry(norm(spec), frozenset(), "*")
+    feats = frozenset(norm(f) for f in (m.group(2) or "").split(",") if f.strip())
+    return ExtraEntry(norm(m.group(1)), feats, (m.group(3) or m.group(4) or "").strip() or "*")
+
+
+Bound = tuple[Any, bool, str]  # (Version, inclusive, how poetry-core stores it: "raw" or "canon")
+
+
+def _ranges(constraint: str) -> frozenset[tuple[Bound | None, Bound | None]] | None:
+    """A constraint as poetry-core 2.5 stores it: a union of ranges. ``<V`` (V a final release) is
+    canonicalised to exclude V's pre-releases too, while the two pieces of ``!=V`` meet at V itself,
+    so ``<V || >V`` and ``!=V`` differ. ``None`` for what this does not model (``^``, ``~=``, ``*``)."""
+    from packaging.version import InvalidVersion, Version
+
+    def lower(a: Bound | None, b: Bound) -> Bound:
+        if a is None or b[0] > a[0] or (b[0] == a[0] and not b[1]):
+            return b
+        return a
+
+    def upper(a: Bound | None, b: Bound) -> Bound:
+        if a is None or b[0] < a[0] or (b[0] == a[0] and not b[1]):
+            return b
+        return a
+
+    out: set[tuple[Bound | None, Bound | None]] = set()
+    for alt in constraint.split("||"):
+        pieces: list[tuple[Bound | None, Bound | None]] = [(None, None)]
+        terms: list[str] = []
+        for term in re.split(r"\s*,\s*|\s+(?=[<>=!^~])", alt.strip()):
+            term = term.replace(" ", "")
+            if term.startswith(("^", "~")) and not term.startswith("~="):
+                terms.extend(pep440(term).split(","))  # ^1.2 -> >=1.2,<2: as poetry-core expands it
+            else:
+                terms.append(term)
+        for term in terms:
+            if term in ("", "*"):
+                continue
+            m = re.fullmatch(r"(>=|<=|==|!=|>|<|=)?([0-9][0-9A-Za-z.+!-]*)", term)
+            if not m:
+                return None
+            op = m.group(1) or "=="
+            try:
+                v = Version(m.group(2))
+            except InvalidVersion:
+                return None
+            if op == "!=":
+                pieces = [q for lo, hi in pieces for q in ((lo, upper(hi, (v, False, "raw"))),
+                                                           (lower(lo, (v, False, "raw")), hi))]
+            elif op in (">=", ">"):
+                pieces = [(lower(lo, (v, op == ">=", "raw")), hi) for lo, hi in pieces]
+            elif op in ("<=", "<"):
+                tag = "canon" if op == "<" and not (v.is_prerelease or v.is_devrelease) else "raw"
+                pieces = [(lo, upper(hi, (v, op == "<=", tag))) for lo, hi in pieces]
+            else:
+                pieces = [(lower(lo, (v, True, "raw")), upper(hi, (v, True, "raw"))) for lo, hi in pieces]
+        for lo, hi in pieces:
+            if lo is not None and hi is not None and (lo[0] > hi[0] or (lo[0] == hi[0] and not (lo[1] and hi[1]))):
+                continue  # empty
+            out.add((lo, hi))
+    return frozenset(out)
+
+
+def _terms(constraint: str) -> tuple[tuple[str, ...], ...]:
+    """Fallback comparison key: alternatives of sorted terms, spaces dropped."""
+    return tuple(sorted(tuple(sorted(t.replace(" ", "") for t in re.split(r"\s*,\s*", alt.strip()) if t.strip()))
+                        for alt in constraint.split("||")))
+
+
+def same_requirement(dep: Req, entry: ExtraEntry) -> bool:
+    """Whether a locked package's optional dependency is the one its extra lists (poetry-core's
+    ``Dependency.__eq__``: name, features and constraint). poetry-core 2.5 no longer equates a
+    constraint the lock spells ``>=1,<1.5 || >1.5`` with the extra's ``>=1,!=1.5``, so such an
+    optional dependency is not followed through the extra (poetry-plugin-export 1.10.1 drops it)."""
+    if dep.name != entry.name or dep.extras != entry.features:
+        return False
+    if dep.url or dep.git or dep.path:
+        return True  # a direct origin: the constraint is implicit
+    mine, theirs = _ranges(dep.constraint), _ranges(entry.constraint)
+    if mine is None or theirs is None:
+        return _terms(dep.constraint) == _terms(entry.constraint)
+    return mine == theirs
 
 
 @dataclass
@@ -54,7 +150,7 @@ class Locked:
     python: str
     raw_source: Mapping[str, Any]
     requires: list[Req] = field(default_factory=list)
-    extras: dict[str, set[str]] = field(default_factory=dict)
+    extras: dict[str, list[ExtraEntry]] = field(default_factory=dict)
     groups: tuple[str, ...] = ("main",)
     markers: dict[str, str] | str | None = None
 
@@ -89,7 +185,7 @@ def parse_packages(lock: Mapping[str, Any]) -> list[Locked]:
         for dep, value in (raw.get("dependencies") or {}).items():
             pkg.requires.extend(_reqs(dep, value))
         for extra, specs in (raw.get("extras") or {}).items():
-            pkg.extras[norm(extra)] = {_name_of(s) for s in specs}
+            pkg.extras[norm(extra)] = [_entry(s) for s in specs]
         if "groups" in raw:
             pkg.groups = tuple(raw["groups"])
         pkg.markers = raw.get("markers")
@@ -179,11 +275,27 @@ class PoetryLock:
             else:
                 by_group = {norm(g): m for g, m in markers.items()}
                 texts = [by_group.get(g, "") for g in mine]
-            # As poetry-plugin-export: the extras decide through marker.validate(extras) alone; the
-            # exported marker (extras stripped) then decides for the target.
-            if any(extras_allow(t, extras) for t in texts) and any(evaluate(t, target, None) for t in texts):
+            # As poetry-plugin-export 1.10: marker.apply({"extra": extras}) puts the selected extras into
+            # the marker, what is left decides for the target. So `extra == "x" or <env marker>` holds
+            # with x selected, whatever the environment (1.9 stripped the extras and dropped it).
+            if any(evaluate(t, target, extras) for t in texts):
                 out.append(pkg)
+        self.check_references(out, target, extras)
         return out
+
+    def check_references(self, selected: list[Locked], target: Target, extras: frozenset[str]) -> None:
+        """Every package a selected package requires for the target is locked (poetry locks every
+        requirement that can apply within the project's Python range): a lock cut short is refused."""
+        for pkg in selected:
+            for dep in pkg.requires:
+                if dep.name in self.by_name or dep.optional or "extra" in dep.marker:
+                    continue
+                if dep.python and not _python_ok(dep.python, target):
+                    continue
+                if not evaluate(dep.marker, target, None):
+                    continue
+                raise ValidationError("poetry.lock", f"has no locked package for {dep.name}, which {pkg.name} "
+                                      f"{pkg.version} requires: the lock is damaged; run `poetry lock`")
 
     # -- older locks: walk from the project's requirements -------------------------------
     def _extra_names(self, extras: frozenset[str]) -> set[str]:
@@ -244,7 +356,8 @@ class PoetryLock:
             decided.setdefault(pkg.name, pkg)
             chosen[id(pkg)] = pkg
             for dep in pkg.requires:
-                if dep.optional and not any(dep.name in pkg.extras.get(f, ()) for f in req.extras):
+                if dep.optional and not any(same_requirement(dep, e) for f in req.extras
+                                            for e in pkg.extras.get(f, ())):
                     continue
                 if dep.python and not _python_ok(dep.python, target):
                     continue
@@ -299,6 +412,8 @@ def root_requirements(pyproject: Mapping[str, Any], groups: set[str]) -> list[Re
 
 
 def _pep508(spec: str, overrides: Mapping[str, Any]) -> list[Req]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         r = Requirement(spec)
     except InvalidRequirement as exc:

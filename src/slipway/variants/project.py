@@ -14,17 +14,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from packaging.requirements import InvalidRequirement, Requirement
+from typing import TYPE_CHECKING, Any
 
 from slipway.errors import ValidationError
 from slipway.variants.constraints import allows
-from slipway.variants.lockfile import load_lock, load_uv_lazily, parse_toml
+from slipway.variants.lockfile import check_structure, load_lock, load_uv_lazily, parse_toml, read_text
 from slipway.variants.markers import Target
 from slipway.variants.model import Selection, norm
 from slipway.variants.poetry import PoetryLock, root_requirements
 from slipway.variants.uv import UvLock
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 EXP = "exp"
 BASE = "base"
@@ -45,11 +46,7 @@ class Project:
         pyproject_path = self.dir / "pyproject.toml"
         if not pyproject_path.is_file():
             raise ValidationError("project", "has no pyproject.toml", got=str(self.dir))
-        try:
-            text = pyproject_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError("pyproject.toml", f"cannot be read: {exc}") from None
-        self.pyproject = parse_toml(text, "pyproject.toml")
+        self.pyproject = parse_toml(read_text(pyproject_path), "pyproject.toml")
         poetry_lock, uv_lock = self.dir / "poetry.lock", self.dir / "uv.lock"
         if uv_lock.is_file() and (not poetry_lock.is_file() or "poetry" not in self.pyproject.get("tool", {})):
             self.kind = "uv"
@@ -60,18 +57,36 @@ class Project:
         else:
             raise ValidationError("project", "has neither poetry.lock nor uv.lock next to pyproject.toml",
                                   got=str(self.dir))
-        lazy = load_uv_lazily(self.lock_path) if self.kind == "uv" else None
-        self.lock = lazy[0] if lazy else load_lock(self.lock_path, self.kind)
+        # the whole lock is checked before any of it is read lazily (a lock cut short is refused)
+        text = read_text(self.lock_path)
+        check_structure(text, self.lock_path.name)
+        lazy = load_uv_lazily(text) if self.kind == "uv" else None
+        self.lock = lazy[0] if lazy else load_lock(self.lock_path, self.kind, text)
         self.poetry = PoetryLock(self.lock, self.dir) if self.kind == "poetry" else None
         self.uv = None
         if self.kind == "uv":
             try:
                 self.uv = UvLock(self.lock, self.dir, lazy[1] if lazy else None)
             except ValueError:
-                self.lock = load_lock(self.lock_path, self.kind)
+                self.lock = load_lock(self.lock_path, self.kind, text)
                 self.uv = UvLock(self.lock, self.dir)
+        self._check_lock_format()
         if check_lock:
             self.check_lock()
+
+    def _check_lock_format(self) -> None:
+        """The lock is one the tools wrote: poetry's ``[metadata]`` (poetry refuses a lock without
+        it), uv's ``version = 1``; uv.lock package references are checked by :class:`UvLock`."""
+        if self.kind == "poetry":
+            meta = self.lock.get("metadata")
+            if not isinstance(meta, dict) or not meta.get("content-hash"):
+                raise ValidationError("poetry.lock", "has no [metadata] table with a content-hash: the file is "
+                                      "damaged or was not written by poetry; run `poetry lock`")
+            return
+        version = self.lock.get("version")
+        if version != 1:
+            raise ValidationError("uv.lock", "is not a uv.lock of version 1: the file is damaged or was written "
+                                  "by a uv this Slipway does not read", allowed=["1"], got=version)
 
     # -- names --------------------------------------------------------------------------
     @property
@@ -121,12 +136,17 @@ class Project:
 
     def _check_uv_metadata(self) -> None:
         project = self.pyproject.get("project")
+        if project is None:
+            self._check_uv_virtual_root()
+            return
+        if not isinstance(project, dict) or not project.get("name"):
+            raise ValidationError("pyproject.toml", "has a [project] table without a name")
         root = self._uv_root()
-        if project is None or "dependencies" in (project.get("dynamic") or []):
-            return  # a virtual root, or requirements computed at build time: nothing static to compare
         if root is None:
             raise ValidationError("uv.lock", f"does not lock the project {self.name!r} of pyproject.toml: "
                                   "run `uv lock`")
+        if "dependencies" in (project.get("dynamic") or []):
+            return  # requirements computed at build time: nothing static to compare
         meta = root.get("metadata", {}) or {}
         if "requires-dist" not in meta and not project.get("dependencies") and not project.get("optional-dependencies"):
             return
@@ -143,6 +163,18 @@ class Project:
             extra = sorted(have - want)[:5]
             raise ValidationError("uv.lock", "is not consistent with pyproject.toml: the lock's requirements "
                                   f"differ (pyproject only: {missing}; lock only: {extra}): run `uv lock`")
+
+    def _check_uv_virtual_root(self) -> None:
+        """A pyproject.toml without [project] beside a uv.lock: only a virtual workspace root (or a
+        dependency-groups-only project), and only for a lock that locks no project of its own."""
+        tool_uv = self.pyproject.get("tool", {}).get("uv", {}) or {}
+        if "workspace" not in tool_uv and "dependency-groups" not in self.pyproject:
+            raise ValidationError("pyproject.toml", "has no [project] table (nor [tool.uv.workspace] or "
+                                  "[dependency-groups]): it is not the project uv.lock was made for")
+        own = self.uv.root(None) if self.uv else None
+        if own is not None:
+            raise ValidationError("uv.lock", f"locks the project {str(own.get('name'))!r}, but pyproject.toml "
+                                  "has no [project] table: the lock does not belong to it; run `uv lock`")
 
     # -- variants -----------------------------------------------------------------------
     def declared(self) -> dict[str, dict[str, Any]]:
@@ -316,6 +348,8 @@ def _quick_lock_key(entry: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _norm_req(spec: str, extra: str | None = None) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         r = Requirement(spec)
     except InvalidRequirement as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slipway.errors import ValidationError
 from slipway.variants.hashing import (
     HASHES_FILE,
     hashes_document,
@@ -14,7 +15,7 @@ from slipway.variants.hashing import (
     variant_hash,
 )
 from slipway.variants.markers import Target
-from slipway.variants.model import Package
+from slipway.variants.model import Package, Selection
 from slipway.variants.project import Project, Variant
 
 
@@ -43,6 +44,22 @@ def compute(project_dir: Path | str, *, python: str | None = None, machine: str 
         sel = proj.select(v.groups, v.extras, target)
         out.append(VariantResult(v, variant_hash(sel, target), sel.packages, target))
     return out
+
+
+def resolve(project_dir: Path | str, *, variant: str | None = None, groups: list[str] | None = None,
+            extras: list[str] | None = None, python: str | None = None,
+            machine: str | None = None) -> tuple[Target, Selection]:
+    """One selection: a declared variant, or groups and extras (never both: a variant's own
+    definition would silently win over the groups and extras given with it)."""
+    if variant and (groups or extras):
+        given = ", ".join(f"--{k} {','.join(v)}" for k, v in (("groups", groups), ("extras", extras)) if v)
+        raise ValidationError("variant", f"cannot be combined with {given}: a variant defines its own groups and "
+                              "extras (declare another variant, or leave --variant out)")
+    proj = Project(project_dir)
+    target = proj.target(python, machine)
+    if variant:
+        return target, proj.select_variant(variant, target)
+    return target, proj.select(groups or [], extras or [], target)
 
 
 @dataclass(frozen=True)

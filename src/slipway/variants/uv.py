@@ -10,12 +10,11 @@ when several entries share a name (forks). Conflict markers (``extra == 'extra-8
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-from packaging.specifiers import SpecifierSet
 
 from slipway.errors import ValidationError
 from slipway.variants.digest import path_digest
@@ -23,6 +22,7 @@ from slipway.variants.markers import Target, evaluate
 from slipway.variants.model import Package, Source, norm
 
 _LOCAL = ("editable", "virtual", "directory", "path")
+_EDGE = re.compile(r'\{ name = "([^"]+)"')
 
 
 def conflict_item(kind: str, package: str, name: str) -> str:
@@ -76,6 +76,24 @@ class _LazyPackages:
         self._parsed: dict[str, list[Mapping[str, Any]]] = {}
         self.roots = [b for bs in self._blocks.values() for b in bs
                       if 'source = { editable = "." }' in b or 'source = { virtual = "." }' in b]
+        self._check_whole(blocks)
+
+    def _check_whole(self, blocks: list[str]) -> None:
+        """What uv checks when it reads a lock, for every block (not only the ones a selection
+        parses): each has a source, and each dependency edge names a locked package."""
+        referenced: set[str] = set()
+        for block in blocks:
+            if "\nsource = " not in block:
+                name = block[8:block.index('"', 8)]
+                raise ValidationError("uv.lock", f"has a package {name!r} without a source: the lock is damaged; "
+                                      "run `uv lock`")
+            referenced.update(_EDGE.findall(block.partition("\n[package.metadata]")[0]))
+        missing = referenced - self._blocks.keys()
+        if missing:
+            missing = {n for n in missing if norm(n) not in self._blocks}
+        if missing:
+            raise ValidationError("uv.lock", f"refers to {', '.join(sorted(missing)[:5])} which it does not lock: "
+                                  "the lock is damaged; run `uv lock`")
 
     def get(self, name: str, default: list[Mapping[str, Any]] | None = None) -> list[Mapping[str, Any]]:
         got = self._parsed.get(name)
@@ -114,6 +132,15 @@ class UvLock:
             for p in lock.get("package", []):
                 self.by_name.setdefault(norm(p["name"]), []).append(p)
             self._roots = [p for p in lock.get("package", []) if self.is_project(p)]
+            for p in lock.get("package", []):
+                edges = list(p.get("dependencies", []) or [])
+                for table in ("optional-dependencies", "dev-dependencies"):
+                    for more in (p.get(table, {}) or {}).values():
+                        edges.extend(more)
+                for dep in edges:
+                    if norm(str(dep.get("name", ""))) not in self.by_name:
+                        raise ValidationError("uv.lock", f"refers to {dep.get('name')} which it does not lock: the "
+                                              "lock is damaged; run `uv lock`")
 
     def root(self, name: str | None) -> Mapping[str, Any] | None:
         for p in self._roots:
@@ -134,6 +161,8 @@ class UvLock:
             if len(cands) > 1 and "source" in dep:
                 cands = [c for c in cands if (c.get("source") or {}) == dep["source"]]
             if len(cands) > 1 and "specifier" in dep:
+                from packaging.specifiers import SpecifierSet
+
                 spec = SpecifierSet(str(dep["specifier"]))
                 cands = [c for c in cands if spec.contains(str(c.get("version", "")), prereleases=True)]
         if not cands:
@@ -192,8 +221,9 @@ class UvLock:
         for g in sorted(groups):
             edges.extend(dev_n.get(g, []))
         chosen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-        done: set[tuple[tuple[str, str, str], str]] = {(_key(root), "")}
-        done |= {(_key(root), e) for e in extras}
+        root_key = _key(root)
+        done: set[tuple[tuple[str, str, str], str]] = {(root_key, "")}
+        done |= {(root_key, e) for e in extras}
         while edges:
             dep = edges.pop()
             if not evaluate(dep.get("marker"), target, active):
@@ -210,8 +240,8 @@ class UvLock:
                 if (key, ce) not in done:
                     done.add((key, ce))
                     todo.append((ce, list(popt.get(ce, []))))
-            if pkg is not root:
-                chosen[key] = pkg
+            if key != root_key:  # the project is never its own package (also when reached back through an
+                chosen[key] = pkg  # extra or a group: the lazy reader parses its block again)
             for _, deps in todo:
                 edges.extend(deps)
         return list(chosen.values())
