@@ -81,10 +81,10 @@ def container_spec(v: VesselContainer) -> dict[str, Any]:
         restart_policy={"Name": "unless-stopped"}, init=True,
         environment={"SLIPWAY_VESSEL": v.vessel, **dict(v.extra_env)},
     )
+    spec["hostname"] = v.vessel  # `ssh <vessel> hostname` prints the vessel's name in every network mode
     if v.network_mode == "host":
         spec["network_mode"] = "host"
     else:
-        spec["hostname"] = v.vessel
         spec["ports"] = {"22/tcp": v.ssh_port, "8888/tcp": v.jupyter_port}
     if v.gpu_uuids:
         spec["device_requests"] = [DeviceRequest(device_ids=list(v.gpu_uuids), capabilities=[["gpu"]])]
@@ -221,6 +221,9 @@ class Engine:
         except docker.errors.APIError:
             return ""
         return out.decode(errors="replace") if isinstance(out, bytes) else str(out)
+
+    def wait_ssh(self, address: str, port: int, timeout: float, alive: Any = None) -> float:
+        return wait_ssh(address, port, timeout, alive)
 
     def managed(self) -> dict[str, dict[str, Any]]:
         """Slipway's containers on this host, by vessel name: {state, id, owner}."""

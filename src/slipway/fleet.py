@@ -18,6 +18,7 @@ from slipway.request import QUEUE_RE, parse_int
 
 NETWORK_MODES = ("host", "bridge")
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+PORT_FLOOR = 1024  # vessel ports are never privileged ones
 
 
 def default_docker_url() -> str:
@@ -27,12 +28,12 @@ def default_docker_url() -> str:
 def parse_port_range(field: str, value: Any) -> tuple[int, int]:
     if isinstance(value, list | tuple) and len(value) == 2:
         lo, hi = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", value):
+    elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*-\s*[0-9]+\s*", value):
         lo, hi = value.split("-")
     else:
         raise ValidationError(field, "not a port range", allowed="'LOW-HIGH', e.g. 20000-20999", got=value)
-    lo_i, hi_i = parse_int(field, lo, minimum=1024, maximum=65535), parse_int(field, hi, minimum=1024,
-                                                                                 maximum=65535)
+    lo_i, hi_i = (parse_int(field, lo, minimum=PORT_FLOOR, maximum=65535),
+                  parse_int(field, hi, minimum=PORT_FLOOR, maximum=65535))
     if hi_i - lo_i < 1:
         raise ValidationError(field, "needs at least two ports", allowed="LOW < HIGH", got=value)
     return lo_i, hi_i
@@ -61,52 +62,78 @@ def parse_gpus(field: str, value: Any) -> tuple[GpuSpec, ...]:
 Probe = Callable[[str], Mapping[str, int]]
 
 
+HOST_KEYS = ("queue", "docker_url", "address", "cpus", "memory_mib", "reserved_memory_mib", "gpus", "numa_nodes",
+             "port_range", "network_mode", "enabled", "labels")
+
+
 def host_spec(name: str, hv: Mapping[str, Any], *, known: HostSpec | None = None,
               probe: Probe | None = None) -> HostSpec:
     """A HostSpec from one host's ``slipway_*`` inventory variables (``hv``)."""
-    prefix = f"hosts.{name}."
-    queue = hv.get("slipway_queue") or (known.queue if known else None)
-    if not isinstance(queue, str) or not QUEUE_RE.match(queue):
-        raise ValidationError(prefix + "slipway_queue", "every vessel host needs a queue (hardware class)",
-                              allowed="e.g. a100, rtx3090, cpu", got=queue)
-    docker_url = str(hv.get("slipway_docker_url") or default_docker_url())
-    if not docker_url.startswith(("unix://", "ssh://", "tcp://")):
-        raise ValidationError(prefix + "slipway_docker_url", "not a Docker Engine URL",
+    values = {k: hv[f"slipway_{k}"] for k in HOST_KEYS if f"slipway_{k}" in hv}
+    if "address" not in values and hv.get("ansible_host"):
+        values["address"] = hv["ansible_host"]
+    return host_spec_from(name, values, known=known, probe=probe)
+
+
+def host_spec_from(name: str, hv: Mapping[str, Any], *, known: HostSpec | None = None,
+                   probe: Probe | None = None) -> HostSpec:
+    """A HostSpec from a host's un-prefixed settings (the rules of every face: inventory, fleet_host, API).
+
+    Errors name the inventory variable (``hosts.<name>.slipway_<key>``).
+    """
+    prefix = f"hosts.{name}.slipway_"
+    queue = hv.get("queue") or (known.queue if known else None)
+    if not isinstance(queue, str) or not QUEUE_RE.fullmatch(queue):
+        raise ValidationError(prefix + "queue", "every vessel host needs a queue (hardware class)",
+                              allowed="lower case letters, digits, '.', '_' and '-', at most 32 characters, "
+                                      "e.g. a100, rtx3090, cpu", got=queue)
+    docker_url = str(hv.get("docker_url") or default_docker_url())
+    if not re.fullmatch(r"(unix|ssh|tcp)://\S+", docker_url):
+        raise ValidationError(prefix + "docker_url", "not a Docker Engine URL",
                               allowed="unix:///path/docker.sock, ssh://user@host[:port], tcp://host:port",
                               got=docker_url)
-    address = str(hv.get("slipway_address") or hv.get("ansible_host") or
-                  ("127.0.0.1" if docker_url.startswith("unix://") else name))
-    mode = hv.get("slipway_network_mode", "host")
+    address = str(hv.get("address") or ("127.0.0.1" if docker_url.startswith("unix://") else name))
+    mode = hv.get("network_mode") or "host"
     if mode not in NETWORK_MODES:
-        raise ValidationError(prefix + "slipway_network_mode", "unknown network mode", allowed=NETWORK_MODES,
-                              got=mode)
-    lo, hi = parse_port_range(prefix + "slipway_port_range", hv.get("slipway_port_range", "20000-20999"))
-    cpus = hv.get("slipway_cpus")
-    mem = hv.get("slipway_memory_mib")
+        raise ValidationError(prefix + "network_mode", "unknown network mode", allowed=NETWORK_MODES, got=mode)
+    lo, hi = parse_port_range(prefix + "port_range", hv.get("port_range") or "20000-20999")
+    cpus = hv.get("cpus")
+    mem = hv.get("memory_mib")
     if (cpus in (None, "") or mem in (None, "")) and known is None:
         if probe is None:
-            raise ValidationError(prefix + "slipway_cpus", "CPUs and memory are unknown",
+            raise ValidationError(prefix + "cpus", "CPUs and memory are unknown",
                                   allowed="declare slipway_cpus and slipway_memory_mib, or let Slipway ask "
                                           "the host's Docker Engine")
         facts = probe(docker_url)
         cpus = facts["cpus"] if cpus in (None, "") else cpus
         mem = facts["memory_mib"] if mem in (None, "") else mem
-    cpus_n = parse_int(prefix + "slipway_cpus", cpus if cpus not in (None, "") else known.cpus  # type: ignore[union-attr]
+    cpus_n = parse_int(prefix + "cpus", cpus if cpus not in (None, "") else known.cpus  # type: ignore[union-attr]
                        , minimum=1)
-    mem_n = parse_int(prefix + "slipway_memory_mib",
+    mem_n = parse_int(prefix + "memory_mib",
                       mem if mem not in (None, "") else known.memory_mib, minimum=256)  # type: ignore[union-attr]
-    reserve = parse_int(prefix + "slipway_reserved_memory_mib", hv.get("slipway_reserved_memory_mib", 0))
-    if "slipway_gpus" in hv:
-        gpus = parse_gpus(prefix + "slipway_gpus", hv.get("slipway_gpus"))
+    reserve = parse_int(prefix + "reserved_memory_mib", hv.get("reserved_memory_mib") or 0)
+    if "gpus" in hv:
+        gpus = parse_gpus(prefix + "gpus", hv.get("gpus"))
     else:
         gpus = known.gpus if known else ()
-    labels = hv.get("slipway_labels") or {}
+    labels = hv.get("labels") or {}
+    enabled = hv.get("enabled", True)
     return HostSpec(name=name, queue=queue, docker_url=docker_url, address=address, cpus=cpus_n,
                     memory_mib=max(256, mem_n - reserve), gpus=gpus,
-                    numa_nodes=parse_int(prefix + "slipway_numa_nodes", hv.get("slipway_numa_nodes", 1),
-                                         minimum=1),
-                    port_min=lo, port_max=hi, network_mode=mode, enabled=bool(hv.get("slipway_enabled", True)),
+                    numa_nodes=parse_int(prefix + "numa_nodes", hv.get("numa_nodes") or 1, minimum=1),
+                    port_min=lo, port_max=hi, network_mode=mode, enabled=enabled is not False,
                     labels={str(k): str(v) for k, v in dict(labels).items()})
+
+
+def fleet_problems(fleet: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Every host's first inventory problem, by the same rules a launch applies (for validate_inventory.yml)."""
+    problems = []
+    for name, hv in sorted(fleet.items()):
+        try:
+            host_spec(name, hv, probe=lambda _url: {"cpus": 1, "memory_mib": 1024})
+        except ValidationError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def sync_fleet(ledger: Ledger, fleet: Mapping[str, Mapping[str, Any]] | Sequence[Mapping[str, Any]],

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import re
-import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from slipway.config import DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY
 from slipway.errors import ValidationError
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,46}[a-z0-9]$|^[a-z]$")
-USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-QUEUE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,46}[a-z0-9]|[a-z]")  # always fullmatch: `$` matches before a "\n"
+USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+QUEUE_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 ANY_QUEUE = "any"
 SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                  "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE_RE = re.compile(r"[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*([a-zA-Z]*)[ \t]*")
 _SIZE_UNITS = {"": 1024, "g": 1024, "gb": 1024, "gib": 1024, "m": 1, "mb": 1, "mib": 1,
                "t": 1024 * 1024, "tb": 1024 * 1024, "tib": 1024 * 1024}
 
@@ -29,8 +29,8 @@ class VesselRequest:
     gpus: int = 0
     queue: str = ANY_QUEUE
     cpus: int = 1
-    memory_mib: int = 4096
-    image: str = "slipway/vessel:latest"
+    memory_mib: int = 4096  # DEFAULT_MEMORY
+    image: str = DEFAULT_IMAGE
     ssh_public_key: str = ""
     shm_mib: int = 0
     labels: dict[str, str] = field(default_factory=dict)
@@ -53,7 +53,7 @@ def parse_int(fieldname: str, value: Any, *, minimum: int = 0, maximum: int | No
         raise ValidationError(fieldname, "must be a whole number", allowed=allowed, got=value)
     if isinstance(value, int):
         n = value
-    elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value)):
+    elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and re.fullmatch(r"[ \t]*[+-]?[0-9]+[ \t]*", value)):
         n = int(value)
     else:
         raise ValidationError(fieldname, "must be a whole number", allowed=allowed, got=value)
@@ -69,7 +69,7 @@ def parse_size_mib(fieldname: str, value: Any, *, default_unit: str = "g") -> in
         raise ValidationError(fieldname, "must be a size", allowed=allowed, got=value)
     if isinstance(value, int | float):
         number, unit = float(value), default_unit
-    elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
+    elif isinstance(value, str) and (m := _SIZE_RE.fullmatch(value)):
         number, unit = float(m.group(1)), (m.group(2).lower() or default_unit)
     else:
         raise ValidationError(fieldname, "must be a size", allowed=allowed, got=value)
@@ -82,7 +82,7 @@ def parse_size_mib(fieldname: str, value: Any, *, default_unit: str = "g") -> in
 
 
 def validate_name(value: Any, fieldname: str = "name") -> str:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise ValidationError(fieldname, "not a valid vessel name",
                               allowed="1-48 characters: lowercase letters, digits and '-', "
                                       "starting with a letter, not ending with '-'", got=value)
@@ -90,7 +90,7 @@ def validate_name(value: Any, fieldname: str = "name") -> str:
 
 
 def validate_user(value: Any) -> str:
-    if not isinstance(value, str) or not USER_RE.match(value):
+    if not isinstance(value, str) or not USER_RE.fullmatch(value):
         raise ValidationError("user", "not a valid user name",
                               allowed="a Unix login: lowercase letters, digits, '_' and '-', "
                                       "at most 32 characters", got=value)
@@ -113,35 +113,30 @@ def validate_ssh_public_key(value: Any) -> str:
     return " ".join(parts[:3])
 
 
-def generated_name(user: str) -> str:
-    base = re.sub(r"[^a-z0-9-]", "-", user.lower()).strip("-") or "vessel"
-    if not base[0].isalpha():
-        base = "v" + base
-    return f"{base[:38]}-{secrets.token_hex(3)}"
-
-
 def build_request(*, user: Any, name: Any = None, gpus: Any = 0, queue: Any = None, cpus: Any = None,
                   memory: Any = None, image: Any = None, ssh_public_key: Any = "",
                   shm_size: Any = None, labels: dict[str, str] | None = None,
-                  defaults: VesselRequest | None = None, require_key: bool = True) -> VesselRequest:
+                  default_cpus: int = DEFAULT_CPUS, default_memory: Any = DEFAULT_MEMORY,
+                  default_image: str = DEFAULT_IMAGE, require_key: bool = True) -> VesselRequest:
     """Validate raw input (strings from ``-e``, numbers from YAML) into a VesselRequest.
 
-    ``defaults`` supplies site defaults (cpus, memory, image). Raises ValidationError naming the field.
+    The ``default_*`` values are the site's (``slipway.config.Settings``). Without a name the request's
+    name is empty: the service gives it ``<user>-<n>``, the same in check mode and in the real launch.
+    Raises ValidationError naming the field.
     """
     user_s = validate_user(user)
-    base = defaults or VesselRequest(name="x", user=user_s)
-    name_s = validate_name(name) if name not in (None, "") else generated_name(user_s)
+    name_s = validate_name(name) if name not in (None, "") else ""
     gpus_n = parse_int("gpus", 0 if gpus in (None, "") else gpus, minimum=0)
     if queue in (None, ""):
         queue_s = ANY_QUEUE
-    elif isinstance(queue, str) and QUEUE_RE.match(queue):
+    elif isinstance(queue, str) and QUEUE_RE.fullmatch(queue):
         queue_s = queue
     else:
         raise ValidationError("queue", "not a valid queue name",
                               allowed="a hardware class such as a100, rtx3090 or cpu", got=queue)
-    cpus_n = base.cpus if cpus in (None, "") else parse_int("cpus", cpus, minimum=1, maximum=1024)
-    mem = base.memory_mib if memory in (None, "") else parse_size_mib("memory", memory)
-    image_s = base.image if image in (None, "") else image
+    cpus_n = parse_int("cpus", default_cpus if cpus in (None, "") else cpus, minimum=1, maximum=1024)
+    mem = parse_size_mib("memory", default_memory if memory in (None, "") else memory)
+    image_s = default_image if image in (None, "") else image
     if not isinstance(image_s, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", image_s):
         raise ValidationError("image", "not a valid image reference",
                               allowed="[registry/]repository[:tag|@digest]", got=image_s)
@@ -155,5 +150,5 @@ def build_request(*, user: Any, name: Any = None, gpus: Any = 0, queue: Any = No
     if shm > mem:
         raise ValidationError("shm_size", "cannot exceed the vessel's memory",
                               allowed=f"at most {format_mib(mem)}", got=shm_size)
-    return replace(base, name=name_s, user=user_s, gpus=gpus_n, queue=queue_s, cpus=cpus_n, memory_mib=mem,
-                   image=image_s, ssh_public_key=key, shm_mib=shm, labels=dict(labels or {}))
+    return VesselRequest(name=name_s, user=user_s, gpus=gpus_n, queue=queue_s, cpus=cpus_n, memory_mib=mem,
+                         image=image_s, ssh_public_key=key, shm_mib=shm, labels=dict(labels or {}))

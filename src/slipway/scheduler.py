@@ -7,7 +7,7 @@ and CPUs are taken from one NUMA node where possible, lowest indices first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from slipway.errors import PlacementError, ValidationError
@@ -35,6 +35,17 @@ class HostState:
     free_memory_mib: int = 0
     numa_nodes: int = 1
     enabled: bool = True
+    # counts when the slots are not loaded (the ledger's aggregate summary of a large fleet)
+    free_gpu_count: int | None = None
+    free_cpu_count: int | None = None
+
+    @property
+    def n_free_gpus(self) -> int:
+        return len(self.free_gpus) if self.free_gpu_count is None else self.free_gpu_count
+
+    @property
+    def n_free_cpus(self) -> int:
+        return len(self.free_cpus) if self.free_cpu_count is None else self.free_cpu_count
 
     def cpu_numa(self, cpu: int) -> int:
         per = max(1, -(-self.cpus_total // max(1, self.numa_nodes)))
@@ -88,10 +99,10 @@ def validate_against_fleet(req: VesselRequest, hosts: Sequence[HostState]) -> No
 def _why_not(req: VesselRequest, h: HostState) -> str | None:
     if not h.enabled:
         return f"{h.name} is disabled"
-    if len(h.free_gpus) < req.gpus:
-        return f"{h.name} has {len(h.free_gpus)} free"
-    if len(h.free_cpus) < req.cpus:
-        return f"{h.name} has {len(h.free_cpus)} free CPUs"
+    if h.n_free_gpus < req.gpus:
+        return f"{h.name} has {h.n_free_gpus} free"
+    if h.n_free_cpus < req.cpus:
+        return f"{h.name} has {h.n_free_cpus} free CPUs"
     if h.free_memory_mib < req.memory_mib:
         return f"{h.name} has {format_mib(h.free_memory_mib)} free memory"
     return None
@@ -128,7 +139,7 @@ def _pick_cpus(h: HostState, n: int, prefer_node: int | None) -> tuple[int, ...]
 
 def place_on(req: VesselRequest, h: HostState) -> Placement | None:
     """Place on one given host, or None when it cannot take the request."""
-    if _why_not(req, h) is not None:
+    if _why_not(req, h) is not None or len(h.free_gpus) < req.gpus or len(h.free_cpus) < req.cpus:
         return None
     gpus = _pick_gpus(h, req.gpus)
     node = gpus[0].numa_node if gpus else None
@@ -138,23 +149,35 @@ def place_on(req: VesselRequest, h: HostState) -> Placement | None:
 def rank(req: VesselRequest, hosts: Sequence[HostState]) -> list[HostState]:
     """Hosts that can take the request now, best fit first."""
     fits = [h for h in hosts_in_queue(hosts, req.queue) if _why_not(req, h) is None]
-    return sorted(fits, key=lambda h: (len(h.free_gpus) - req.gpus, len(h.free_cpus) - req.cpus,
+    return sorted(fits, key=lambda h: (h.n_free_gpus - req.gpus, h.n_free_cpus - req.cpus,
                                        h.free_memory_mib - req.memory_mib, h.name))
 
 
-def place(req: VesselRequest, hosts: Sequence[HostState]) -> Placement:
-    """The best placement, or PlacementError saying per host why none fits."""
+def place_ranked(req: VesselRequest, hosts: Sequence[HostState],
+                 detail: Callable[[str], HostState | None]) -> Placement:
+    """The best placement, or PlacementError saying per host why none fits.
+
+    ``hosts`` may be summaries (free counts only): they are enough to validate, rank and explain.
+    ``detail(name)`` gives a host's free GPU and CPU slots, asked only for the hosts tried, best first.
+    """
     validate_against_fleet(req, hosts)
-    ranked = rank(req, hosts)
     pool = hosts_in_queue(hosts, req.queue)
-    if ranked:
-        chosen = place_on(req, ranked[0])
-        assert chosen is not None
-        others = tuple(f"{h.name}: {_why_not(req, h) or 'fits, but leaves more free'}"
-                       for h in sorted(pool, key=lambda h: h.name) if h.name != chosen.host)
+    for h in rank(req, hosts):
+        full = detail(h.name)
+        chosen = place_on(req, full) if full is not None else None
+        if chosen is None:
+            continue  # it changed since the summary was read: try the next best
+        others = tuple(f"{o.name}: {_why_not(req, o) or 'fits, but leaves more free'}"
+                       for o in sorted(pool, key=lambda o: o.name) if o.name != chosen.host)
         return Placement(chosen.host, chosen.gpu_uuids, chosen.cpus, chosen.memory_mib, others)
     reasons = [r for h in sorted(pool, key=lambda h: h.name) if (r := _why_not(req, h))]
-    if all(not h.enabled or len(h.free_gpus) < req.gpus for h in pool):
+    if all(not h.enabled or h.n_free_gpus < req.gpus for h in pool):
         plural = "GPU" if req.gpus == 1 else "GPUs"
         raise PlacementError(f"no host in queue {req.queue} has {req.gpus} free {plural}", reasons)
     raise PlacementError(f"no host in queue {req.queue} can take {req.describe()} now", reasons)
+
+
+def place(req: VesselRequest, hosts: Sequence[HostState]) -> Placement:
+    """The best placement over fully known hosts, or PlacementError saying per host why none fits."""
+    by_name = {h.name: h for h in hosts}
+    return place_ranked(req, hosts, by_name.get)

@@ -1,23 +1,24 @@
-"""Vessels: launch, stop, list and inspect GPU containers. The service every face calls.
+"""Vessels: launch, stop, list and inspect GPU containers. The service every use case drives.
 
-launch = validate → (idempotent? return) → reserve atomically in the ledger → Tailscale key → create and
-start the container → wait for sshd (or the tailnet) → SSH entry → running. Any failure after the
-reservation rolls back every step before it (container removed, Tailscale device and key deleted, SSH
-entry removed, reservation released) and records why in the ledger.
+A launch is a list of steps, each of which registers its undo before it acts: reserve (in the ledger) →
+Tailscale key → container (create, files, start) → wait for sshd (or the tailnet) → SSH entry → Jupyter
+token → running. A failure anywhere walks the completed steps back in reverse order, records what was
+undone, and releases the reservation. The clients (Docker Engine, Tailscale, SSH entries) sit behind the
+small Protocols of :mod:`slipway.clients`, so fakes can stand in for them in unit tests.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import ipaddress
 import os
 import pwd
+import re
 import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from slipway.clients import EngineClient, SshEntries, TailscaleClient
+from slipway.config import Settings, load_settings
 from slipway.engine import (
     Engine,
     VesselContainer,
@@ -32,20 +35,21 @@ from slipway.engine import (
     container_spec,
     init_script,
     vessel_env_file,
-    wait_ssh,
 )
-from slipway.errors import NotFound, PermissionDenied, SlipwayError, ValidationError
+from slipway.errors import NotFound, SlipwayError, ValidationError
 from slipway.fleet import sync_fleet
+from slipway.hints import hint
+from slipway.identity import Actor, as_actor, local_user, require_manage
 from slipway.ledger import Ledger, Vessel, default_data_dir, utcnow
 from slipway.network.sshconfig import SshConfig, SshEntry
-from slipway.network.tailscale import Tailscale, TailscaleSettings
+from slipway.network.tailscale import Tailscale
 from slipway.request import VesselRequest, format_mib
 
 PUBLIC_KEY_FILES = ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
 
 
 def current_user() -> str:
-    return os.environ.get("SLIPWAY_USER") or getpass.getuser()
+    return local_user()
 
 
 def default_key_pair(home: str | Path | None = None) -> tuple[str, str | None]:
@@ -61,22 +65,6 @@ def default_key_pair(home: str | Path | None = None) -> tuple[str, str | None]:
 
 def default_public_key(home: str | Path | None = None) -> str:
     return default_key_pair(home)[0]
-
-
-@dataclass
-class Settings:
-    """Site settings (inventory group_vars or environment)."""
-
-    ledger_url: str | None = None
-    admins: tuple[str, ...] = ()
-    tailscale: TailscaleSettings | None = None
-    home: str = "volume"
-    ssh_home: str | None = None  # whose ~/.ssh gets the entries (default: $HOME)
-    data_dir: Path | None = None
-    ready_timeout: float = 60.0
-    pull: bool = True
-    jupyter: bool = True
-    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,17 +85,42 @@ class StopResult:
     diff: dict[str, Any] = field(default_factory=dict)
 
 
-EngineFactory = Callable[[str, str], Engine]
+class Rollback:
+    """The undo of each step that ran, walked back in reverse order; every undo runs even if one fails."""
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], object]]] = []
+
+    def push(self, done: str, undo: Callable[[], object]) -> None:
+        """Register ``undo`` (returning False when there was nothing to undo) before the step acts."""
+        self._steps.append((done, undo))
+
+    def run(self) -> list[str]:
+        undone: list[str] = []
+        for done, undo in reversed(self._steps):
+            try:
+                if undo() is not False:
+                    undone.append(done)
+            except Exception as exc:
+                undone.append(f"{done}: FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+        self._steps.clear()
+        return undone
+
+
+EngineFactory = Callable[[str, str], EngineClient]
+TailscaleFactory = Callable[[Any], TailscaleClient]
 
 
 class VesselService:
     def __init__(self, settings: Settings | None = None, *, ledger: Ledger | None = None,
-                 engine_factory: EngineFactory | None = None) -> None:
-        self.settings = settings or Settings()
+                 engine_factory: EngineFactory | None = None, tailscale_factory: TailscaleFactory | None = None,
+                 ssh: SshEntries | None = None) -> None:
+        self.settings = settings or load_settings()
         self.ledger = ledger or Ledger(self.settings.ledger_url)
-        self._engine_factory = engine_factory or (lambda url, host: Engine(url, host))
-        self._engines: dict[str, Engine] = {}
-        self.ssh = SshConfig(self.settings.ssh_home)
+        self._engine_factory: EngineFactory = engine_factory or (lambda url, host: Engine(url, host))
+        self._tailscale_factory: TailscaleFactory = tailscale_factory or Tailscale
+        self._engines: dict[str, EngineClient] = {}
+        self.ssh: SshEntries = ssh or SshConfig(self.settings.ssh_home)
         self.data_dir = self.settings.data_dir or default_data_dir()
 
     def close(self) -> None:
@@ -115,10 +128,17 @@ class VesselService:
             e.close()
         self._engines.clear()
 
-    def engine(self, host: str, url: str) -> Engine:
+    def engine(self, host: str, url: str) -> EngineClient:
         if host not in self._engines:
             self._engines[host] = self._engine_factory(url, host)
         return self._engines[host]
+
+    def tailscale(self) -> TailscaleClient | None:
+        ts = self.settings.tailscale
+        return self._tailscale_factory(ts) if ts is not None else None
+
+    def actor(self, actor: Actor | str | None = None) -> Actor:
+        return as_actor(actor if actor is not None else local_user(), self.settings.admins)
 
     # ------------------------------------------------------------------ fleet
     def sync_fleet(self, fleet: Any) -> list[str]:
@@ -131,59 +151,74 @@ class VesselService:
         return sync_fleet(self.ledger, fleet, probe=probe)
 
     # ------------------------------------------------------------------ launch
-    def launch(self, req: VesselRequest, *, actor: str | None = None, check: bool = False,
+    def with_name(self, req: VesselRequest) -> VesselRequest:
+        """The request with the name the launch will use: given, or ``<user>-<n>`` (lowest free n)."""
+        if req.name:
+            return req
+        base = re.sub(r"[^a-z0-9-]", "-", req.user.lower()).strip("-")[:40] or "vessel"
+        if not base[0].isalpha():
+            base = "v" + base[:39]
+        taken = {v.name for v in self.ledger.vessels(active=True)}
+        n = 1
+        while f"{base}-{n}" in taken:
+            n += 1
+        return replace(req, name=f"{base}-{n}")
+
+    def launch(self, req: VesselRequest, *, actor: Actor | str | None = None, check: bool = False,
                identity_file: str | None = None) -> LaunchResult:
-        actor = actor or req.user
+        who = self.actor(actor if actor is not None else req.user)
+        if req.user != who.name and not who.admin:
+            raise ValidationError("user", f"{who.name} may not launch a vessel for {req.user}",
+                                  allowed=f"{who.name} (only admins launch for others)")
+        req = self.with_name(req)
         existing = self.ledger.vessel(req.name)
         if existing is not None and existing.active:
             if existing.owner != req.user:
                 raise ValidationError("name", f"a vessel named {req.name!r} already exists and belongs to "
                                               f"{existing.owner}", allowed="a name no other user's vessel has")
             return LaunchResult(False, existing.as_dict(), self.summary(existing), {"host": existing.host})
+        p = self.ledger.plan(req)
         if check:
-            p = self.ledger.plan(req)
             after = {"name": req.name, "host": p.host, "gpus": list(p.gpu_uuids), "cpuset": p.cpuset,
-                     "memory": format_mib(req.memory_mib), "image": req.image, "owner": req.user}
-            return LaunchResult(True, after, f"would launch {req.name} on {p.host} "
-                                f"(GPUs: {', '.join(p.gpu_uuids) or 'none'}; CPUs {p.cpuset})",
+                     "cpus": req.cpus, "memory": format_mib(req.memory_mib), "image": req.image,
+                     "owner": req.user}
+            lines = [f"would launch {req.name} on {p.host} (GPUs: {', '.join(p.gpu_uuids) or 'none'}; "
+                     f"CPUs {req.cpus}: {p.cpuset})"]
+            if p.reasons:
+                lines += ["other hosts:", *(f"  {r}" for r in p.reasons)]
+            return LaunchResult(True, after, "\n".join(lines),
                                 {"host": p.host, "gpus": list(p.gpu_uuids), "cpuset": p.cpuset,
-                                 "other_hosts": list(p.reasons)},
-                                diff={"before": {}, "after": after})
+                                 "other_hosts": list(p.reasons)}, diff={"before": {}, "after": after})
         timings: dict[str, float] = {}
         t0 = time.monotonic()
-        hosts = {h.name: h for h in self.ledger.hosts()}
-        checked: set[str] = set()
-
-        def accept(p: Any) -> None:  # veto before anything is written: the image must exist there
-            h = hosts[p.host]
-            if h.name not in checked:
-                self.engine(h.name, h.docker_url).ensure_image(req.image, pull=self.settings.pull)
-                checked.add(h.name)
-
-        def port_ok(host: str, port: int) -> bool:  # this machine's ports can be checked for real
-            h = hosts[host]
-            if not (h.docker_url.startswith("unix://") and _is_loopback(h.address)):
-                return True
-            return _port_free(h.address, port)
-
-        vessel = self.ledger.reserve(req, actor, accept=accept, port_ok=port_ok)
+        planned = self.ledger.host(p.host)
+        assert planned is not None
+        # everything outside the database happens before the reservation: the image and the ports
+        self.engine(planned.name, planned.docker_url).ensure_image(req.image, pull=self.settings.pull)
+        blocked = {planned.name: _foreign_ports(planned)} if _probe_ports(planned) else {}
+        vessel = self.ledger.reserve(req, who, blocked_ports=blocked)
         timings["schedule"] = time.monotonic() - t0
+        steps = Rollback()
         try:
-            vessel = self._start(req, vessel, actor, timings, checked, identity_file)
+            vessel = self._start(req, vessel, who, steps, timings, image_checked=vessel.host == planned.name,
+                                 identity_file=identity_file)
         except BaseException as exc:
-            self._rollback(vessel, actor, exc)
+            undone = steps.run()
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.ledger.release(vessel.name, who, state="failed", reason=f"launch failed: {reason}",
+                                rolled_back=[*undone, "reservation released"])
             raise
         timings["total"] = time.monotonic() - t0
         return LaunchResult(True, vessel.as_dict(), self.summary(vessel),
                             {"host": vessel.host, "gpus": list(vessel.gpu_uuids), "cpuset": vessel.cpuset},
                             timings, diff={"before": {}, "after": _public(vessel)})
 
-    def _start(self, req: VesselRequest, v: Vessel, actor: str, timings: dict[str, float],
-               checked: set[str], identity_file: str | None = None) -> Vessel:
+    def _start(self, req: VesselRequest, v: Vessel, actor: Actor, steps: Rollback, timings: dict[str, float],
+               *, image_checked: bool, identity_file: str | None = None) -> Vessel:
         host = self.ledger.host(v.host)
         assert host is not None and v.ssh_port is not None and v.jupyter_port is not None
         eng = self.engine(host.name, host.docker_url)
-        if host.name not in checked:  # the reservation went to another host than first planned
+        if not image_checked:  # the reservation went to another host than planned
             eng.ensure_image(req.image, pull=self.settings.pull)
         hostkey = Ed25519PrivateKey.generate()
         host_priv = hostkey.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
@@ -199,23 +234,19 @@ class VesselService:
         }
         if self.settings.jupyter:
             files["/etc/slipway/jupyter_token"] = (token.encode(), 0o600)
-        ts: Tailscale | None = None
-        if self.settings.tailscale is not None:
+        ts = self.tailscale()
+        if ts is not None:
             t1 = time.monotonic()
-            ts = Tailscale(self.settings.tailscale)
             key = ts.create_auth_key(f"slipway vessel {v.name}")
+            steps.push("tailscale key revoked", lambda: ts.delete_auth_key(key.id))
+            steps.push("tailscale device deleted", lambda: self._delete_device(ts, v.name, None))
             self.ledger.update_vessel(v.name, actor, None, tailscale_key_id=key.id)
             files["/etc/slipway/tailscale_authkey"] = (key.key.encode(), 0o600)
             timings["tailscale_key"] = time.monotonic() - t1
-        listen = "127.0.0.1" if _is_loopback(host.address) else "0.0.0.0"
-        vc = VesselContainer(
-            vessel=v.name, owner=req.user, reservation=v.id, image=req.image, gpu_uuids=v.gpu_uuids,
-            cpuset=v.cpuset, cpus=v.cpus, memory_mib=v.memory_mib, shm_mib=v.shm_mib, ssh_port=v.ssh_port,
-            jupyter_port=v.jupyter_port, network_mode=host.network_mode, listen=listen,
-            home=self.settings.home, uid=_uid_for(req.user), extra_env=self.settings.extra_env,
-            labels={f"slipway.{k}": val for k, val in req.labels.items()})
+        vc = self.container_for(req, v, host)
         files["/etc/slipway/env"] = (vessel_env_file(vc).encode(), 0o644)
         t1 = time.monotonic()
+        steps.push("container removed", lambda: eng.remove(container_name(v.name)))
         cid = eng.create(container_spec(vc), files)
         self.ledger.update_vessel(v.name, actor, None, container_id=cid)
         eng.start(cid)
@@ -233,84 +264,82 @@ class VesselService:
                 address = dev.ipv4 or address
                 ts_values = {"tailscale_device_id": dev.id, "tailscale_ip": dev.ipv4}
             else:
-                wait_ssh(address, v.ssh_port, self.settings.ready_timeout, alive)
+                eng.wait_ssh(address, v.ssh_port, self.settings.ready_timeout, alive)
         except SlipwayError as exc:
             tail = eng.logs_tail(cid)
             raise type(exc)(f"{exc}; container log:\n{tail}" if tail else str(exc)) from None
         timings["ssh_ready"] = time.monotonic() - t1
+        steps.push("ssh entry removed", lambda: self.ssh.remove(v.name))
         self.ssh.add(SshEntry(v.name, address, v.ssh_port, req.user, host_pub, identity_file))
         if self.settings.jupyter:
-            self._token_path(v.name).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tp = self._token_path(v.name)
-            tp.write_text(token + "\n")
-            tp.chmod(0o600)
-        self.ledger.update_vessel(v.name, actor, "launch", state="running", address=address, **ts_values)
+            steps.push("jupyter token removed", lambda: tp.unlink(missing_ok=True))
+            tp.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(tp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(token + "\n")
+        self.ledger.update_vessel(v.name, actor, "launch", state="running", address=address, lease_until=None,
+                                  **ts_values)
         got = self.ledger.vessel(v.name)
         assert got is not None
         return got
 
+    def container_for(self, req: VesselRequest, v: Vessel, host: Any) -> VesselContainer:
+        """What the engine is asked to run for a reserved vessel."""
+        assert v.ssh_port is not None and v.jupyter_port is not None
+        listen = "127.0.0.1" if _is_loopback(host.address) else "0.0.0.0"
+        return VesselContainer(
+            vessel=v.name, owner=req.user, reservation=v.id, image=req.image, gpu_uuids=v.gpu_uuids,
+            cpuset=v.cpuset, cpus=v.cpus, memory_mib=v.memory_mib, shm_mib=v.shm_mib, ssh_port=v.ssh_port,
+            jupyter_port=v.jupyter_port, network_mode=host.network_mode, listen=listen,
+            home=self.settings.home, uid=_uid_for(req.user), extra_env=self.settings.extra_env,
+            labels={f"slipway.{k}": val for k, val in req.labels.items()})
+
     def _token_path(self, name: str) -> Path:
         return self.data_dir / "vessels" / f"{name}.jupyter-token"
 
-    def _rollback(self, v: Vessel, actor: str, exc: BaseException) -> None:
-        """Undo a half-made launch. Each step runs even if an earlier one fails."""
-        done: list[str] = []
-        host = self.ledger.host(v.host)
-        current = self.ledger.vessel(v.name) or v
-        with contextlib.suppress(Exception):
-            if host is not None and self.engine(host.name, host.docker_url).remove(container_name(v.name)):
-                done.append("container removed")
-        done += self._forget_tailscale(current)
-        with contextlib.suppress(Exception):
-            if self.ssh.remove(v.name):
-                done.append("ssh entry removed")
-        with contextlib.suppress(Exception):
-            self._token_path(v.name).unlink(missing_ok=True)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        self.ledger.release(v.name, actor, state="failed", reason=f"launch failed: {reason}",
-                            rolled_back=[*done, "reservation released"])
+    def _delete_device(self, ts: TailscaleClient, name: str, device_id: str | None) -> bool:
+        if not device_id:
+            dev = ts.find_device(name)
+            device_id = dev.id if dev else None
+        if not device_id:
+            return False
+        ts.delete_device(device_id)
+        return True
 
-    def _forget_tailscale(self, v: Vessel) -> list[str]:
-        if self.settings.tailscale is None:
-            return []
-        done = []
-        ts = Tailscale(self.settings.tailscale)
-        with contextlib.suppress(Exception):
-            dev_id = v.tailscale_device_id
-            if not dev_id:
-                dev = ts.find_device(v.name)
-                dev_id = dev.id if dev else None
-            if dev_id:
-                ts.delete_device(dev_id)
-                done.append("tailscale device deleted")
-        with contextlib.suppress(Exception):
+    def _teardown(self, v: Vessel) -> list[str]:
+        """Remove what a running vessel has outside the ledger: container, Tailscale, SSH entry, token."""
+        removed = self.engine(v.host, v.docker_url).remove(container_name(v.name))
+        done = ["container removed" if removed else "container was already gone"]
+        steps = Rollback()
+        ts = self.tailscale()
+        if ts is not None:
             if v.tailscale_key_id:
-                ts.delete_auth_key(v.tailscale_key_id)
-                done.append("tailscale key revoked")
-        return done
+                key_id = v.tailscale_key_id
+                steps.push("tailscale key revoked", lambda: ts.delete_auth_key(key_id))
+            steps.push("tailscale device deleted", lambda: self._delete_device(ts, v.name, v.tailscale_device_id))
+        steps.push("ssh entry removed", lambda: self.ssh.remove(v.name))
+        steps.push("jupyter token removed", lambda: self._token_path(v.name).unlink(missing_ok=True))
+        return done + steps.run()
 
     # ------------------------------------------------------------------ stop
-    def stop(self, name: str, *, actor: str, check: bool = False, reason: str | None = None,
-             final_state: str = "stopped") -> StopResult:
+    def stop(self, name: str, *, actor: Actor | str | None = None, check: bool = False,
+             reason: str | None = None, final_state: str = "stopped") -> StopResult:
+        who = self.actor(actor)
         v = self.ledger.vessel(name)
-        if v is None or not v.active:
-            return StopResult(False, v.as_dict() if v else {"name": name, "state": "absent"},
-                              f"{name} is not running")
-        if actor != v.owner and actor not in self.settings.admins:
-            raise PermissionDenied(f"{actor} may not stop {name}: it belongs to {v.owner}; only the owner "
-                                   f"or an admin ({', '.join(self.settings.admins) or 'none configured'}) can")
+        if v is None:
+            raise NotFound(f"no vessel named {name!r} (list them with `{hint('list', self.settings.face)}`)")
+        if not v.active:
+            return StopResult(False, v.as_dict(), f"{name} already ended ({v.state}: {v.end_reason or '-'})")
+        require_manage(who, v.owner, "stop", name)
         before = _public(v)
         if check:
             return StopResult(True, before, f"would stop {name} on {v.host}",
                               diff={"before": before, "after": {}})
-        self.ledger.update_vessel(name, actor, None, state="stopping")
-        removed = self.engine(v.host, v.docker_url).remove(container_name(name))
-        done = ["container removed" if removed else "container was already gone"]
-        done += self._forget_tailscale(v)
-        self.ssh.remove(name)
-        self._token_path(name).unlink(missing_ok=True)
-        why = reason or f"{final_state} by {actor}"
-        ended = self.ledger.release(name, actor, state=final_state, reason=why, steps=done)
+        self.ledger.update_vessel(name, who, None, state="stopping")
+        done = self._teardown(v)
+        why = reason or f"{final_state} by {who.name}"
+        ended = self.ledger.release(name, who, state=final_state, reason=why, steps=done)
         return StopResult(True, ended.as_dict() if ended else before, f"{name} {final_state} ({why})",
                           diff={"before": before, "after": {}})
 
@@ -319,7 +348,7 @@ class VesselService:
         """The container's real state on its host (None: no such container)."""
         return self.engine(v.host, v.docker_url).state(container_name(v.name))
 
-    def reconcile(self, name: str, *, actor: str = "reconcile") -> str:
+    def reconcile(self, name: str, *, actor: Actor | str = "reconcile") -> str:
         """Align the ledger with the host: a vessel whose container is gone or exited is released."""
         v = self.ledger.vessel(name)
         if v is None or not v.active:
@@ -328,9 +357,7 @@ class VesselService:
         if st in ("running", "restarting", "created", "paused"):
             return st or "running"
         with contextlib.suppress(Exception):
-            self.engine(v.host, v.docker_url).remove(container_name(name))
-        self._forget_tailscale(v)
-        self.ssh.remove(name)
+            self._teardown(v)
         self.ledger.release(name, actor, state="lost", reason=f"container {'gone' if st is None else st} "
                                                               "on its host: ledger reconciled")
         return "gone" if st is None else str(st)
@@ -338,7 +365,7 @@ class VesselService:
     def info(self, name: str) -> dict[str, Any]:
         v = self.ledger.vessel(name)
         if v is None:
-            raise NotFound(f"no vessel named {name!r} (list them with playbooks/list_vessels.yml)")
+            raise NotFound(f"no vessel named {name!r} (list them with `{hint('list', self.settings.face)}`)")
         d = _public(v)
         d["ssh"] = f"ssh {v.name}" if v.active else None
         d["ssh_config"] = self.ssh.entry_text(v.name)
@@ -357,21 +384,28 @@ class VesselService:
 
     def summary(self, v: Vessel) -> str:
         gpus = ", ".join(v.gpu_uuids) if v.gpu_uuids else "none"
+        face = self.settings.face
         lines = [f"Vessel {v.name} is {v.state} on {v.host}",
                  f"  GPUs:    {gpus}",
-                 f"  CPUs:    {v.cpus} ({v.cpuset}), memory {format_mib(v.memory_mib)}, image {v.image}",
+                 f"  CPUs:    {v.cpus} (cpuset {v.cpuset}), memory {format_mib(v.memory_mib)}, image {v.image}",
                  f"  Connect: ssh {v.name}    (VS Code: Remote-SSH → {v.name})"]
         if self.settings.jupyter:
             lines.append(f"  Jupyter: {self.jupyter_url(v)}  (token: cat {self._token_path(v.name)})")
-        lines.append(f"  Stop:    ansible-playbook playbooks/stop_vessel.yml -e vessel={v.name}")
+        lines.append(f"  Stop:    {hint('stop', face, name=v.name)}")
         return "\n".join(lines)
+
+
+LIST_COLUMNS = ("name", "owner", "host", "gpus", "cpus", "cpuset", "state", "age", "address")
+LIST_ALL_COLUMNS = (*LIST_COLUMNS, "ended", "end_reason")
 
 
 def vessel_rows(vessels: list[Vessel], now: datetime | None = None) -> list[dict[str, str]]:
     now = now or utcnow()
     return [{"name": v.name, "owner": v.owner, "host": v.host, "gpus": str(len(v.gpu_uuids)),
-             "state": v.state, "age": _age(now - v.created_at),
-             "address": f"{v.address}:{v.ssh_port}" if v.ssh_port else (v.address or "")} for v in vessels]
+             "cpus": str(v.cpus), "cpuset": v.cpuset, "state": v.state, "age": _age(now - v.created_at),
+             "address": f"{v.address}:{v.ssh_port}" if v.ssh_port else (v.address or ""),
+             "ended": v.ended_at.strftime("%Y-%m-%d %H:%M") if v.ended_at else "",
+             "end_reason": v.end_reason or ""} for v in vessels]
 
 
 def _age(delta: Any) -> str:
@@ -398,14 +432,22 @@ def _is_loopback(address: str) -> bool:
         return address == "localhost"
 
 
-def _port_free(address: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-    return True
+def _probe_ports(h: Any) -> bool:
+    """Only this machine's ports can be checked for real (a local engine on a loopback address)."""
+    return bool(h.docker_url.startswith("unix://") and _is_loopback(h.address))
+
+
+def _foreign_ports(h: Any) -> set[int]:
+    """Ports of the host's range that something already listens on (checked before reserving)."""
+    busy = set()
+    for port in range(h.port_min, h.port_max + 1):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((h.address, port))
+            except OSError:
+                busy.add(port)
+    return busy
 
 
 def _uid_for(user: str) -> int:

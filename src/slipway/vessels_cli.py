@@ -1,28 +1,43 @@
-"""``slipway vessels ...``: the vessel service from a shell (same validation and words as the modules).
+"""``slipway vessels ...``: each command maps its options and calls one use case of :mod:`slipway.usecases`.
 
-The fleet comes from the ledger (``site.yml`` or a launch playbook records it); ``--fleet FILE`` (YAML
-``{host: {slipway_queue: ..., slipway_docker_url: ...}}``) syncs hosts first.
+Settings come from :func:`slipway.config.load_settings` (options, then ``SLIPWAY_*`` environment, then
+``--config FILE`` or ``~/.config/slipway/config.yml``). The fleet comes from the ledger (``site.yml`` or a
+launch playbook records it); ``--fleet FILE`` (YAML ``{host: {slipway_queue: ..., ...}}``) syncs hosts first.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import yaml
 
-from slipway.request import build_request
-from slipway.table import render
-from slipway.vessels import Settings, current_user, default_key_pair, service, vessel_rows
+from slipway import usecases
+from slipway.config import Settings, load_settings
 
-ledger_opt = click.option("--ledger", "ledger_url", envvar="SLIPWAY_LEDGER_URL", default=None,
-                          help="Ledger URL (default: $SLIPWAY_LEDGER_URL or the local SQLite file).")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _settings(ledger_url: str | None, admins: tuple[str, ...] = ()) -> Settings:
-    return Settings(ledger_url=ledger_url, admins=admins)
+def site_options(fn: F) -> F:
+    """The options every vessel command shares, with the same names everywhere."""
+    fn = click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                      help="Settings file (YAML, inventory variable names); default "
+                           "$SLIPWAY_CONFIG or ~/.config/slipway/config.yml.")(fn)
+    fn = click.option("--ledger-url", "--ledger", "ledger_url", default=None,
+                      help="Ledger database URL (default: $SLIPWAY_LEDGER_URL, the config file, or the local "
+                           "SQLite file).")(fn)
+    return fn
+
+
+def _settings(ledger_url: str | None, config_file: Path | None) -> Settings:
+    return load_settings({"ledger_url": ledger_url}, config_file=config_file)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
 
 
 @click.group()
@@ -31,62 +46,62 @@ def vessels() -> None:
 
 
 @vessels.command()
-@ledger_opt
-@click.option("--gpus", default="0")
-@click.option("--queue", default="any")
-@click.option("--cpus", default=None)
-@click.option("--memory", default=None, help="GiB, or with a unit (512M, 16G).")
-@click.option("--image", default="slipway/vessel:latest")
-@click.option("--name", default=None)
-@click.option("--fleet", "fleet_file", type=click.Path(exists=True, path_type=Path), default=None)
-@click.option("--check", is_flag=True, help="Show the placement; reserve nothing.")
-@click.option("--json", "as_json", is_flag=True)
-def launch(ledger_url: str | None, gpus: str, queue: str, cpus: str | None, memory: str | None, image: str,
-           name: str | None, fleet_file: Path | None, check: bool, as_json: bool) -> None:
+@site_options
+@click.option("--gpus", default="0", show_default=True, help="Number of GPUs.")
+@click.option("--queue", default=None, help="Hardware class (a host's slipway_queue), or 'any' (default).")
+@click.option("--cpus", default=None, help="CPUs (a dedicated cpuset); default from the settings.")
+@click.option("--memory", default=None, help="Memory limit in GiB, or with a unit (512M, 16G).")
+@click.option("--shm-size", default=None, help="Size of /dev/shm; default a quarter of the memory.")
+@click.option("--image", default=None, help="Container image honouring the vessel contract; default from the "
+                                             "settings.")
+@click.option("--name", default=None, help="Vessel name; default <user>-<n>.")
+@click.option("--user", default=None, help="Owner (only admins launch for someone else); default you.")
+@click.option("--ssh-public-key", default=None, help="OpenSSH public key line; default ~/.ssh/id_ed25519.pub.")
+@click.option("--fleet", "fleet_file", type=click.Path(exists=True, path_type=Path), default=None,
+              help="YAML {host: {slipway_queue: ..., slipway_docker_url: ...}} synced into the ledger first.")
+@click.option("--check", is_flag=True, help="Show the placement and why other hosts were not chosen; reserve "
+                                            "nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the vessel as JSON.")
+def launch(ledger_url: str | None, config_file: Path | None, fleet_file: Path | None, check: bool, as_json: bool,
+           **fields: Any) -> None:
     """Launch a vessel on the best-fitting host."""
-    key, identity = default_key_pair()
-    req = build_request(user=current_user(), name=name, gpus=gpus, queue=queue, cpus=cpus or 1,
-                        memory=memory or "4G", image=image, ssh_public_key=key)
-    with service(_settings(ledger_url)) as svc:
-        if fleet_file:
-            svc.sync_fleet(yaml.safe_load(fleet_file.read_text()) or {})
-        res = svc.launch(req, check=check, identity_file=identity)
-    click.echo(json.dumps(res.vessel, indent=2, default=str) if as_json else res.summary)
+    fleet = yaml.safe_load(fleet_file.read_text()) or {} if fleet_file else None
+    res = usecases.launch(_settings(ledger_url, config_file), fields, fleet=fleet, check=check)
+    if as_json:
+        _echo_json(res.vessel)
+    else:
+        click.echo(res.summary)
 
 
 @vessels.command("list")
-@ledger_opt
-@click.option("--all", "show_all", is_flag=True, help="Include ended vessels.")
-@click.option("--owner", default=None)
-@click.option("--json", "as_json", is_flag=True)
-def list_(ledger_url: str | None, show_all: bool, owner: str | None, as_json: bool) -> None:
+@site_options
+@click.option("--all", "show_all", is_flag=True, help="Include ended vessels (when and why they ended).")
+@click.option("--owner", default=None, help="Only this user's vessels.")
+@click.option("--host", default=None, help="Only vessels on this host.")
+@click.option("--json", "as_json", is_flag=True, help="Print the vessels as JSON.")
+def list_(ledger_url: str | None, config_file: Path | None, show_all: bool, owner: str | None, host: str | None,
+          as_json: bool) -> None:
     """List vessels as a table."""
-    with service(_settings(ledger_url)) as svc:
-        vs = svc.ledger.vessels(active=not show_all, owner=owner)
+    res = usecases.list_vessels(_settings(ledger_url, config_file), include_ended=show_all, owner=owner, host=host)
     if as_json:
-        click.echo(json.dumps([v.as_dict() for v in vs], indent=2, default=str))
+        _echo_json(res.vessels)
     else:
-        click.echo(render(vessel_rows(vs), ["name", "owner", "host", "gpus", "state", "age", "address"],
-                          empty="no vessels"))
+        click.echo(res.table)
 
 
 @vessels.command()
-@ledger_opt
+@site_options
 @click.argument("name")
-def status(ledger_url: str | None, name: str) -> None:
+def status(ledger_url: str | None, config_file: Path | None, name: str) -> None:
     """Inspect one vessel (JSON)."""
-    with service(_settings(ledger_url)) as svc:
-        info: dict[str, Any] = svc.info(name)
-    click.echo(json.dumps(info, indent=2, default=str))
+    _echo_json(usecases.status(_settings(ledger_url, config_file), name))
 
 
 @vessels.command()
-@ledger_opt
+@site_options
 @click.argument("name")
-@click.option("--admin", "admins", multiple=True, help="Users allowed to stop anyone's vessel.")
-@click.option("--reason", default=None)
-def stop(ledger_url: str | None, name: str, admins: tuple[str, ...], reason: str | None) -> None:
-    """Stop a vessel (owner or admin only)."""
-    with service(_settings(ledger_url, admins)) as svc:
-        res = svc.stop(name, actor=current_user(), reason=reason)
-    click.echo(res.summary)
+@click.option("--reason", default=None, help="Why (recorded in the ledger).")
+@click.option("--check", is_flag=True, help="Say what would be stopped; change nothing.")
+def stop(ledger_url: str | None, config_file: Path | None, name: str, reason: str | None, check: bool) -> None:
+    """Stop a vessel (its owner or an admin)."""
+    click.echo(usecases.stop(_settings(ledger_url, config_file), name, reason=reason, check=check).summary)

@@ -144,7 +144,7 @@ def dump_ledger(led: Ledger) -> str:
 
     out = []
     with led.read() as conn:
-        for t in ("hosts", "gpus", "vessels", "events", "gpu_allocations", "cpu_allocations", "port_allocations"):
+        for t in ("hosts", "gpus", "vessels", "events", "vessel_gpus", "cpu_allocations", "port_allocations"):
             out += [repr(tuple(r)) for r in conn.execute(text(f"SELECT * FROM {t}"))]
     return "\n".join(out)
 

@@ -47,7 +47,7 @@ def test_reserve_and_release(ledger_url: str) -> None:
         led.reserve(VesselRequest("a", "bob", gpus=0), "bob")
     ended = led.release("a", "alice", state="stopped", reason="done")
     assert ended is not None and ended.state == "stopped"
-    assert led.allocations() == {"gpus": [], "cpus": []}
+    assert led.allocations() == {"gpus": [], "cpus": [], "ports": []}
     again = led.reserve(VesselRequest("a", "bob", gpus=1), "bob")  # name free again, GPUs too
     assert again.owner == "bob"
     actions = [e.action for e in led.events()]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -17,8 +20,35 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored and read back as aware UTC on every database.
+
+    SQLite has no time zones: a plain ``DateTime(timezone=True)`` there stores an aware value's local wall
+    time and reads it back as if it were UTC, so ``+02:00`` input came back two hours off. Values are
+    converted to UTC before they are written (naive ones are taken as UTC) and come back aware UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"a datetime is needed, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 ACTIVE_STATES = ("starting", "running", "stopping")
 ACTIVE_SQL = "state IN ('starting', 'running', 'stopping')"
@@ -38,7 +68,7 @@ hosts = Table(
     Column("network_mode", String(32), nullable=False, server_default="host"),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     Column("labels", Text, nullable=False, server_default="{}"),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 gpus = Table(
@@ -62,7 +92,6 @@ vessels = Table(
     Column("queue", String(64), nullable=False),
     Column("state", String(16), nullable=False),
     Column("image", String(512), nullable=False),
-    Column("gpu_uuids", Text, nullable=False, server_default=""),
     Column("cpuset", Text, nullable=False, server_default=""),
     Column("cpus", Integer, nullable=False),
     Column("memory_mib", BigInteger, nullable=False),
@@ -74,20 +103,27 @@ vessels = Table(
     Column("tailscale_key_id", String(128)),
     Column("tailscale_device_id", String(128)),
     Column("tailscale_ip", String(64)),
-    Column("keep_until", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("keep_until", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime()),
     Column("end_reason", Text),
+    # a launch in progress renews this lease; a `starting` vessel whose lease ran out lost its launcher
+    Column("lease_until", UtcDateTime()),
     Index("uq_vessels_active_name", "name", unique=True,
           sqlite_where=text(ACTIVE_SQL), postgresql_where=text(ACTIVE_SQL)),
     Index("ix_vessels_state", "state"),
 )
 
-gpu_allocations = Table(
-    "gpu_allocations", metadata,
+# A vessel's GPUs, stored once: ``held`` is 1 while the vessel holds the GPU and NULL after it ended, so
+# the unique (gpu_id, held) key lets a GPU be held by one vessel at a time (NULLs never collide) while
+# ended vessels keep the record of which GPUs they had.
+vessel_gpus = Table(
+    "vessel_gpus", metadata,
+    Column("vessel_id", Integer, ForeignKey("vessels.id"), primary_key=True),
     Column("gpu_id", Integer, ForeignKey("gpus.id"), primary_key=True),
-    Column("vessel_id", Integer, ForeignKey("vessels.id"), nullable=False, index=True),
+    Column("held", Integer),
+    UniqueConstraint("gpu_id", "held", name="uq_vessel_gpus_held"),
 )
 
 cpu_allocations = Table(
@@ -107,8 +143,10 @@ port_allocations = Table(
 events = Table(
     "events", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),
+    Column("actor_subject", String(255)),  # the authenticated identity in team mode (OIDC sub / token id)
+    Column("actor_email", String(255)),
     Column("action", String(32), nullable=False),
     Column("vessel", String(64)),
     Column("host", String(255)),
@@ -122,13 +160,13 @@ events = Table(
 undertaker_notices = Table(
     "undertaker_notices", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),  # the run's "now"
+    Column("at", UtcDateTime(), nullable=False),  # the run's "now"
     Column("kind", String(32), nullable=False),  # warn | bury | reconcile | metrics-missing
     Column("vessel_id", Integer, ForeignKey("vessels.id")),
     Column("vessel", String(64)),
     Column("host", String(255)),
     Column("recipients", Text, nullable=False, server_default=""),
-    Column("idle_since", DateTime(timezone=True)),
+    Column("idle_since", UtcDateTime()),
     Column("delivered", Boolean, nullable=False),
     Column("error", Text),
     Index("ix_undertaker_notices_vessel", "vessel_id", "kind"),
@@ -147,7 +185,7 @@ undertaker_hours = Table(
 undertaker_cache = Table(
     "undertaker_cache", metadata,
     Column("id", Integer, primary_key=True),
-    Column("fetched_from", DateTime(timezone=True), nullable=False),
-    Column("fetched_until", DateTime(timezone=True), nullable=False),
+    Column("fetched_from", UtcDateTime(), nullable=False),
+    Column("fetched_until", UtcDateTime(), nullable=False),
     Column("query", Text, nullable=False),
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import time
 from collections import defaultdict
@@ -21,11 +20,9 @@ from math import ceil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-
-from slipway.errors import NotFound, PermissionDenied, SlipwayError, ValidationError
-from slipway.ledger import ACTIVE_STATES, Ledger, Vessel, utcnow
-from slipway.ledger import schema as t
+from slipway.errors import NotFound, SlipwayError, ValidationError
+from slipway.identity import Actor, as_actor, require_manage, system_actor
+from slipway.ledger import Ledger, Vessel, utcnow
 from slipway.metrics import MetricsSource
 from slipway.notify import Notifier, NotifyError
 from slipway.table import render
@@ -33,7 +30,7 @@ from slipway.undertaker.calendar import HOUR
 from slipway.undertaker.config import UndertakerConfig
 from slipway.undertaker.decide import Decision, VesselFacts, decide, lookback_hours
 
-ACTOR = "undertaker"
+ACTOR = system_actor("undertaker")
 COLUMNS = ("vessel", "owner", "host", "gpus", "action", "idle_work_h", "idle_since", "reason")
 RUNNING_STATES = ("running", "restarting", "created", "paused")
 
@@ -165,19 +162,14 @@ class Undertaker:
         first, last = buckets[0][0], buckets[-1][0]
         out: dict[str, dict[int, float]] = {}
         start = first
-        cache = self._cache(expr)
+        cache = self.ledger.hour_cache(expr)
         if cache is not None and cache[0] <= first <= cache[1] + HOUR and cache[1] < last:
-            h = t.undertaker_hours
-            with self.ledger.read() as conn:
-                rows = conn.execute(select(h.c.bucket_end, h.c.averages)
-                                    .where(h.c.bucket_end >= int(first.timestamp()),
-                                           h.c.bucket_end <= int(cache[1].timestamp()))).all()
-            for end, averages in rows:
-                for u, val in json.loads(averages).items():
-                    if u in uuids:
-                        got = out.get(u)
+            for end, averages in self.ledger.cached_hours(first, cache[1]):
+                for gpu, val in averages.items():
+                    if gpu in uuids:
+                        got = out.get(gpu)
                         if got is None:
-                            got = out[u] = {}
+                            got = out[gpu] = {}
                         got[end] = val
             start = cache[1] + HOUR
         series = self.metrics.query_range(expr, start, last, 3600)
@@ -197,28 +189,12 @@ class Undertaker:
             self._store(expr, first, start, last - HOUR, fresh, cache)
         return out
 
-    def _cache(self, expr: str) -> tuple[datetime, datetime] | None:
-        c = t.undertaker_cache
-        with self.ledger.read() as conn:
-            row = conn.execute(select(c.c.fetched_from, c.c.fetched_until, c.c.query).where(c.c.id == 1)).first()
-        if row is None or row[2] != expr:
-            return None
-        return _aware(row[0]), _aware(row[1])
-
     def _store(self, expr: str, first: datetime, start: datetime, until: datetime, rows: dict[int, dict[str, float]],
                cache: tuple[datetime, datetime] | None) -> None:
-        h, c = t.undertaker_hours, t.undertaker_cache
         if until < start:
             return
         begin = first if start == first or cache is None else max(cache[0], first)
-        with self.ledger.write() as conn:
-            conn.execute(delete(h).where((h.c.bucket_end < int(first.timestamp()))
-                                         | (h.c.bucket_end >= int(start.timestamp()))))
-            if rows:
-                conn.execute(insert(h), [{"bucket_end": end, "averages": json.dumps(avg, separators=(",", ":"))}
-                                         for end, avg in sorted(rows.items())])
-            conn.execute(delete(c))
-            conn.execute(insert(c).values(id=1, fetched_from=begin, fetched_until=until, query=expr))
+        self.ledger.store_hours(expr, begin, first, start, until, rows)
 
     def _resolve_probe(self, d: Decision, v: Vessel) -> None:
         try:
@@ -236,32 +212,19 @@ class Undertaker:
             d.reason += f"; container {state or 'gone'}: ledger reconciled, owner told"
 
     def _running(self) -> tuple[list[VesselFacts], dict[str, int]]:
-        """The active vessels with just the columns the rule needs (one query, no per-row objects)."""
-        v, h = t.vessels, t.hosts
-        q = (select(v.c.id, v.c.name, v.c.owner, h.c.name, v.c.state, v.c.gpu_uuids, v.c.created_at, v.c.keep_until)
-             .join(h, v.c.host_id == h.c.id).where(v.c.state.in_(ACTIVE_STATES)).order_by(v.c.created_at, v.c.id))
+        """The active vessels with just the columns the rule needs."""
         facts, ids = [], {}
-        with self.ledger.read() as conn:
-            for vid, name, owner, host, state, gpus, created, keep in conn.execute(q):
-                ids[name] = vid
-                facts.append(VesselFacts(name, owner, host, state, tuple(u for u in (gpus or "").split(",") if u),
-                                         _aware(created), _aware(keep) if keep else None))
+        for row in self.ledger.active_vessel_facts():
+            ids[row.name] = row.id
+            facts.append(VesselFacts(row.name, row.owner, row.host, row.state, row.gpu_uuids, row.created_at,
+                                     row.keep_until))
         return facts, ids
 
     def _warned_at(self) -> dict[int, datetime]:
-        n = t.undertaker_notices
-        q = (select(n.c.vessel_id, func.max(n.c.at)).where(n.c.kind == "warn", n.c.delivered.is_(True),
-                                                           n.c.vessel_id.is_not(None))
-             .group_by(n.c.vessel_id))
-        with self.ledger.read() as conn:
-            return {vid: _aware(at) for vid, at in conn.execute(q).all()}
+        return self.ledger.warned_at()
 
     def _host_alerted_since(self, host: str, since: datetime) -> bool:
-        n = t.undertaker_notices
-        q = select(func.count()).where(n.c.kind == "metrics-missing", n.c.host == host, n.c.delivered.is_(True),
-                                       n.c.at > since)
-        with self.ledger.read() as conn:
-            return bool(conn.execute(q).scalar())
+        return self.ledger.host_alerted_since(host, since)
 
     # ------------------------------------------------------------------ act
     def act(self, res: RunResult) -> None:
@@ -329,21 +292,18 @@ class Undertaker:
         if d is not None:
             v = self.ledger.vessel(d.vessel)
             vid = v.id if v else None
-        with self.ledger.write() as conn:
-            conn.execute(insert(t.undertaker_notices).values(
-                at=res.now, kind=kind, vessel_id=vid, vessel=d.vessel if d else None,
-                host=host or (d.host if d else None), recipients=",".join(recipients),
-                idle_since=d.idle_since if d else None, delivered=err is None, error=err))
+        self.ledger.add_notice(at=res.now, kind=kind, vessel_id=vid, vessel=d.vessel if d else None,
+                               host=host or (d.host if d else None), recipients=",".join(recipients),
+                               idle_since=d.idle_since if d else None, delivered=err is None, error=err)
         return err is None
 
     # ------------------------------------------------------------------ notices
     def notices(self) -> list[dict[str, Any]]:
-        with self.ledger.read() as conn:
-            rows = conn.execute(select(t.undertaker_notices).order_by(t.undertaker_notices.c.id)).mappings().all()
-        return [dict(r) for r in rows]
+        return self.ledger.notices()
 
 
-def set_keep(ledger: Ledger, name: str, *, actor: str, hours: float | None = None, until: datetime | None = None,
+def set_keep(ledger: Ledger, name: str, *, actor: Actor | str, hours: float | None = None,
+             until: datetime | None = None,
              clear: bool = False, admins: Sequence[str] = (), max_hours: float = 168.0,
              now: datetime | None = None, check: bool = False) -> tuple[bool, dict[str, Any], dict[str, Any]]:
     """Set or clear a vessel's keep flag. Returns (changed, before, after).
@@ -354,10 +314,9 @@ def set_keep(ledger: Ledger, name: str, *, actor: str, hours: float | None = Non
     now = now or utcnow()
     v = ledger.vessel(name)
     if v is None or not v.active:
-        raise NotFound(f"no running vessel named {name!r} (list them with playbooks/list_vessels.yml)")
-    if actor != v.owner and actor not in admins:
-        raise PermissionDenied(f"{actor} may not keep {name}: it belongs to {v.owner}; only the owner or an "
-                               f"admin ({', '.join(admins) or 'none configured'}) can")
+        raise NotFound(f"no running vessel named {name!r} (list them with `slipway vessels list`)")
+    who = as_actor(actor, admins)
+    require_manage(who, v.owner, "keep", name)
     before = {"name": name, "keep_until": v.keep_until.isoformat() if v.keep_until else None}
     new: datetime | None
     if clear:
@@ -379,7 +338,7 @@ def set_keep(ledger: Ledger, name: str, *, actor: str, hours: float | None = Non
         if new <= now:
             raise ValidationError("expires", "is in the past", got=new.isoformat(), allowed="a future time")
         limit = now + timedelta(hours=ceil(max_hours) + 1)
-        if actor not in admins and new > limit:
+        if not who.admin and new > limit:
             raise ValidationError("hours", f"owners may keep a vessel for at most {max_hours:g} hours",
                                   got=round((new - now).total_seconds() / 3600, 1),
                                   allowed=f"up to {max_hours:g} (an admin may keep longer)")
@@ -387,7 +346,7 @@ def set_keep(ledger: Ledger, name: str, *, actor: str, hours: float | None = Non
     old = v.keep_until
     changed = (old is None) != (new is None) or (old is not None and new is not None and old != new)
     if changed and not check:
-        ledger.update_vessel(name, actor, "keep" if new else "keep-cleared", keep_until=new)
+        ledger.update_vessel(name, who, "keep" if new else "keep-cleared", keep_until=new)
     return changed, before, after
 
 

@@ -15,7 +15,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-_TABLES = ("hosts", "gpus", "vessels", "gpu_allocations", "cpu_allocations", "port_allocations", "events")
+_TABLES = ("hosts", "gpus", "vessels", "vessel_gpus", "cpu_allocations", "port_allocations", "events")
 
 
 def upgrade() -> None:
