@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from slipway.errors import ValidationError
-from slipway.runs.keywords import Limits
+from slipway.errors import NotFound, ValidationError
+from slipway.runs.keywords import DEFAULT_PREFIX, Limits, parse
 from slipway.runs.plan import Commit, Plan, Target, plan_commit, repo_slug
+
+log = logging.getLogger("slipway.runs")
 
 
 def default_target(repo: str, environment: str) -> Target:
@@ -78,3 +84,80 @@ def plan_message(message: str, *, repo: str | None, sha: str | None, prefix: str
         sha = _git("rev-parse", "HEAD") or "0000000"
     return plan_commit(Commit(repo=repo, sha=sha.lower(), message=message),
                        target or default_target(repo, environment), prefix=prefix)
+
+
+# -- submission (webhook, CLI, hooks) ----------------------------------------------------------------
+
+class Runner(Protocol):
+    """Where runs go: AWS Batch (``slipway.runs.aws.BatchRuns``) or the local Docker Engine
+    (``slipway.runs.local.LocalRuns``).
+
+    Idempotency (repo + sha submits once) is recorded by the runner itself, in the job it made: the
+    Batch job's name ``<repo>-<sha7>`` plus its ``slipway:commit`` tag, or the local container's
+    labels. That record lives exactly as long as the run does, needs no table (the ledger is not
+    touched), no DynamoDB and no disk (a Lambda has none that lasts), and cannot disagree with what
+    was actually submitted. ``submit_commits`` serialises look-up + submit per commit within the
+    process, so two deliveries arriving at the same Lambda container or ASGI server submit once.
+    """
+
+    def target(self, repo: str) -> Target: ...
+
+    def submit(self, plan: Plan) -> str: ...
+
+    def find(self, repo: str, sha: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one commit of a push."""
+
+    repo: str
+    sha: str
+    status: str  # submitted | duplicate | nothing | invalid
+    job_name: str = ""
+    job_id: str = ""
+    queue: str = ""
+    error: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(key: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
+def submit_commits(commits: Sequence[Commit], runner: Runner, *, prefix: str = DEFAULT_PREFIX) -> list[Outcome]:
+    """Every commit of a push: plan it, and submit it unless it was submitted before.
+
+    A commit whose keywords are wrong submits nothing and carries the error; the others go on.
+    """
+    out: list[Outcome] = []
+    for commit in commits:
+        try:
+            if parse(commit.message, prefix=prefix, limits=Limits(max_gpus=1 << 20, max_vcpus=1 << 20,
+                                                                  max_memory=1 << 40)) is None:
+                out.append(Outcome(commit.repo, commit.sha, "nothing"))
+                continue
+            plan = plan_commit(commit, runner.target(commit.repo), prefix=prefix)
+        except (ValidationError, NotFound) as exc:
+            out.append(Outcome(commit.repo, commit.sha, "invalid", error=str(exc)))
+            continue
+        assert plan is not None
+        with _lock(f"{commit.repo}@{commit.sha}"):
+            existing = runner.find(commit.repo, commit.sha)
+            if existing:
+                log.info("run %s for %s@%s already submitted as %s", plan.job_name, commit.repo, plan.sha7,
+                         existing)
+                out.append(Outcome(commit.repo, commit.sha, "duplicate", plan.job_name, existing, plan.queue))
+                continue
+            job_id = runner.submit(plan)
+        log.info("submitted run %s (%s) to %s for %s@%s: %s", plan.job_name, job_id, plan.queue, commit.repo,
+                 plan.sha7, " ".join(plan.dvc_argv))
+        out.append(Outcome(commit.repo, commit.sha, "submitted", plan.job_name, job_id, plan.queue))
+    return out
