@@ -15,5 +15,4 @@ options:
       - May carry a password, so it is never logged. Set it once for a whole play with
         C(module_defaults) for the action group C(group/slipway.infra.ledger).
     type: str
-    default: ""
 """

@@ -41,35 +41,30 @@ def run(module: Any, fn: Callable[[], dict[str, Any]]) -> None:
     module.exit_json(**result)
 
 
-# Options every controller-side module that touches the ledger or vessels accepts. Module
-# DOCUMENTATION repeats them (ansible-doc needs them literally); keep both in step.
+# Options every controller-side module that touches the ledger or vessels accepts, mirrored by the doc
+# fragments slipway.infra.ledger and slipway.infra.site (ansible-doc needs them literally). No defaults
+# here: an option left out comes from the environment, the settings file or slipway.config's default.
 LEDGER_ARGS: dict[str, Any] = dict(
-    ledger_url=dict(type="str", no_log=True, default=""),
+    ledger_url=dict(type="str", no_log=True),
 )
 SITE_ARGS: dict[str, Any] = dict(
-    admins=dict(type="list", elements="str", default=[]),
-    tailscale_api_key=dict(type="str", no_log=True, default=""),
-    tailscale_tailnet=dict(type="str", default="-"),
-    tailscale_tags=dict(type="list", elements="str", default=["tag:slipway-vessel"]),
-    tailscale_api_url=dict(type="str", default="https://api.tailscale.com"),
-    home=dict(type="str", default="volume"),
-    ready_timeout=dict(type="float", default=60.0),
-    pull=dict(type="bool", default=True),
-    jupyter=dict(type="bool", default=True),
+    admins=dict(type="list", elements="str"),
+    tailscale_api_key=dict(type="str", no_log=True),
+    tailscale_tailnet=dict(type="str"),
+    tailscale_tags=dict(type="list", elements="str"),
+    tailscale_api_url=dict(type="str"),
+    home=dict(type="str"),
+    ready_timeout=dict(type="float"),
+    pull=dict(type="bool"),
+    jupyter=dict(type="bool"),
+    default_cpus=dict(type="int"),
+    default_memory=dict(type="str"),
+    default_image=dict(type="str"),
 )
 
 
 def settings(params: dict[str, Any]) -> Any:
-    """slipway.vessels.Settings from module parameters."""
-    from slipway.network.tailscale import TailscaleSettings
-    from slipway.vessels import Settings
+    """The site settings, through the one loader every face uses (slipway.config.load_settings)."""
+    from slipway.config import load_settings
 
-    ts = None
-    if params.get("tailscale_api_key"):
-        ts = TailscaleSettings(api_key=params["tailscale_api_key"], tailnet=params.get("tailscale_tailnet") or "-",
-                               tags=tuple(params.get("tailscale_tags") or ()),
-                               api_url=params.get("tailscale_api_url") or "https://api.tailscale.com")
-    return Settings(ledger_url=params.get("ledger_url") or None, admins=tuple(params.get("admins") or ()),
-                    tailscale=ts, home=params.get("home") or "volume",
-                    ready_timeout=float(params.get("ready_timeout") or 60), pull=bool(params.get("pull", True)),
-                    jupyter=bool(params.get("jupyter", True)))
+    return load_settings(params, face="ansible")

@@ -25,18 +25,16 @@ options:
     choices: [present, absent]
     default: present
   name:
-    description: Vessel name (DNS label). Generated as C(<user>-<hex>) when launching without one.
+    description: Vessel name (DNS label). Generated as C(<user>-<n>) (the lowest free n) when launching without one; check mode shows the same name.
     type: str
   gpus:
-    description: Number of GPUs (whole number from 0).
+    description: Number of GPUs (whole number from 0; default 0).
     type: raw
-    default: 0
   queue:
-    description: Hardware class (the hosts' C(slipway_queue)), or C(any).
+    description: Hardware class (the hosts' C(slipway_queue)), or C(any) (the default).
     type: str
-    default: any
   cpus:
-    description: CPUs (a dedicated cpuset). Default from C(default_cpus).
+    description: CPUs (a dedicated cpuset). Default from O(default_cpus).
     type: raw
   memory:
     description: Memory limit in GiB, or with a unit (C(512M), C(16G)). Default from C(default_memory).
@@ -62,59 +60,9 @@ options:
         C(slipway_docker_url), C(slipway_address), C(slipway_gpus)...), usually
         C(groups['slipway_hosts'] | slipway.infra.fleet(hostvars)). Synced into the ledger first."
     type: dict
-    default: {}
-  default_cpus:
-    description: CPUs when the request gives none.
-    type: int
-    default: 1
-  default_memory:
-    description: Memory when the request gives none.
-    type: str
-    default: 4G
-  default_image:
-    description: Image when the request gives none.
-    type: str
-    default: slipway/vessel:latest
-  admins:
-    description: Users who may stop anyone's vessel.
-    type: list
-    elements: str
-    default: []
-  tailscale_api_key:
-    description: Tailscale API access token; when set, each vessel joins the tailnet as an ephemeral node.
-    type: str
-    default: ""
-  tailscale_tailnet:
-    description: Tailnet name (C(-) is the key's default tailnet).
-    type: str
-    default: "-"
-  tailscale_tags:
-    description: ACL tags of the vessels' auth keys.
-    type: list
-    elements: str
-    default: [tag:slipway-vessel]
-  tailscale_api_url:
-    description: Tailscale API base URL.
-    type: str
-    default: https://api.tailscale.com
-  home:
-    description: The owner's home in the vessel; C(volume) (named volume C(slipway-home-<user>)) or a host path template such as C(/srv/home/{user}).
-    type: str
-    default: volume
-  ready_timeout:
-    description: Seconds to wait for the vessel's sshd (or tailnet join).
-    type: float
-    default: 60
-  pull:
-    description: Pull the image when the host lacks it.
-    type: bool
-    default: true
-  jupyter:
-    description: Start a Jupyter server with a generated token (saved for the owner, never printed).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - slipway.infra.ledger
+  - slipway.infra.site
   - slipway.infra.attributes
 attributes:
   check_mode:
@@ -169,58 +117,32 @@ timings:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.slipway.infra.plugins.module_utils.common import (
-    LEDGER_ARGS,
-    SITE_ARGS,
-    run,
-    settings,
-)
+from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, SITE_ARGS, run, settings
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            name=dict(type="str"), gpus=dict(type="raw", default=0), queue=dict(type="str", default="any"),
-            cpus=dict(type="raw"), memory=dict(type="raw"), shm_size=dict(type="raw"), image=dict(type="str"),
-            user=dict(type="str"), ssh_public_key=dict(type="str"), reason=dict(type="str"),
-            fleet=dict(type="dict", default={}), default_cpus=dict(type="int", default=1),
-            default_memory=dict(type="str", default="4G"),
-            default_image=dict(type="str", default="slipway/vessel:latest"), **LEDGER_ARGS, **SITE_ARGS),
+            name=dict(type="str"), gpus=dict(type="raw"), queue=dict(type="str"), cpus=dict(type="raw"),
+            memory=dict(type="raw"), shm_size=dict(type="raw"), image=dict(type="str"), user=dict(type="str"),
+            ssh_public_key=dict(type="str"), reason=dict(type="str"), fleet=dict(type="dict"),
+            **LEDGER_ARGS, **SITE_ARGS),
         required_if=[("state", "absent", ("name",))],
         supports_check_mode=True,
     )
-    run(module, lambda: apply(module))
+    run(module, lambda: apply(module.params, module.check_mode))
 
 
-def apply(module: AnsibleModule) -> dict[str, Any]:
-    from slipway.errors import PermissionDenied
-    from slipway.request import VesselRequest, build_request, parse_size_mib
-    from slipway.vessels import current_user, default_key_pair, service
+def apply(p: dict[str, Any], check: bool) -> dict[str, Any]:
+    from slipway import usecases
 
-    p = module.params
-    actor = current_user()
-    with service(settings(p)) as svc:
-        if p["fleet"]:
-            svc.sync_fleet(p["fleet"])
-        if p["state"] == "absent":
-            res = svc.stop(p["name"], actor=actor, check=module.check_mode, reason=p["reason"])
-            return dict(changed=res.changed, vessel=res.vessel, summary=res.summary, msg=res.summary,
-                        diff=res.diff)
-        user = p["user"] or actor
-        if user != actor and actor not in svc.settings.admins:
-            raise PermissionDenied(f"user: {actor} may not launch a vessel for {user}; only admins can")
-        defaults = VesselRequest(name="x", user=user, cpus=p["default_cpus"],
-                                 memory_mib=parse_size_mib("default_memory", p["default_memory"]),
-                                 image=p["default_image"])
-        key, identity = (p["ssh_public_key"], None) if p["ssh_public_key"] else default_key_pair()
-        req = build_request(user=user, name=p["name"], gpus=p["gpus"], queue=p["queue"], cpus=p["cpus"],
-                            memory=p["memory"], image=p["image"], shm_size=p["shm_size"],
-                            ssh_public_key=key,
-                            defaults=defaults, require_key=True)
-        res = svc.launch(req, actor=actor, check=module.check_mode, identity_file=identity)
-        return dict(changed=res.changed, vessel=res.vessel, summary=res.summary, msg=res.summary,
-                    placement=res.placement, timings=res.timings, diff=res.diff)
+    if p["state"] == "absent":
+        res = usecases.stop(settings(p), p["name"], check=check, reason=p["reason"])
+        return dict(changed=res.changed, vessel=res.vessel, summary=res.summary, msg=res.summary, diff=res.diff)
+    got = usecases.launch(settings(p), p, fleet=p["fleet"], check=check)
+    return dict(changed=got.changed, vessel=got.vessel, summary=got.summary, msg=got.summary,
+                placement=got.placement, timings=got.timings, diff=got.diff)
 
 
 if __name__ == "__main__":
