@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "flows": ("slipway.flow.cli", "flows", "Deploy Workflow declarations to Prefect (the CI step), clean up."),
     "runs": ("slipway.runs.cli", "runs", "Commit-triggered DVC runs: plan, submit, job, list, status, logs."),
     "server": ("slipway.server.cli", "server", "Serve the team control plane: the API and web pages."),
+    "login": ("slipway.server.cli", "login", "Log in to a Slipway server (OIDC, PKCE); tokens cached 0600."),
 }
 
 
