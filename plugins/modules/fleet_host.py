@@ -99,11 +99,13 @@ host:
   type: dict
 """
 
-from dataclasses import asdict, replace
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, run
+from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, run, settings
+
+HOST_OPTIONS = ("queue", "docker_url", "address", "cpus", "memory_mib", "numa_nodes", "gpus", "port_range",
+                "network_mode", "enabled")
 
 
 def main() -> None:
@@ -119,35 +121,16 @@ def main() -> None:
         required_if=[("state", "present", ("queue", "docker_url", "cpus", "memory_mib"))],
         supports_check_mode=True,
     )
-    run(module, lambda: apply(module))
+    run(module, lambda: apply(module.params, module.check_mode))
 
 
-def apply(module: AnsibleModule) -> dict[str, Any]:
-    from slipway.fleet import host_spec
-    from slipway.ledger import Ledger
+def apply(p: dict[str, Any], check: bool) -> dict[str, Any]:
+    from slipway import usecases
 
-    p = module.params
-    ledger = Ledger(p["ledger_url"] or None)
-    try:
-        before = ledger.host(p["name"])
-        if p["state"] == "absent":
-            want = replace(before, enabled=False) if before else None
-        else:
-            hv = {"slipway_queue": p["queue"], "slipway_docker_url": p["docker_url"],
-                  "slipway_address": p["address"] or p["name"], "slipway_cpus": p["cpus"],
-                  "slipway_memory_mib": p["memory_mib"], "slipway_numa_nodes": p["numa_nodes"],
-                  "slipway_gpus": p["gpus"], "slipway_port_range": p["port_range"],
-                  "slipway_network_mode": p["network_mode"], "slipway_enabled": p["enabled"]}
-            want = host_spec(p["name"], hv, known=before)
-        changed = want is not None and want != before
-        if changed and not module.check_mode:
-            assert want is not None
-            ledger.sync_hosts([want], actor="fleet_host")
-        b = asdict(before) if before else {}
-        a = asdict(want) if want else {}
-        return dict(changed=changed, host=a, diff={"before": b, "after": a})
-    finally:
-        ledger.close()
+    values = {k: p[k] for k in HOST_OPTIONS}
+    values["address"] = p["address"] or p["name"]
+    res = usecases.record_host(settings(p), p["name"], values, state=p["state"], check=check)
+    return dict(changed=res.changed, host=res.host, diff=res.diff)
 
 
 if __name__ == "__main__":

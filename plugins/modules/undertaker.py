@@ -80,17 +80,14 @@ options:
     description: Decide as if it were this time (ISO 8601 with a zone); for replays and tests.
     type: str
   tailscale_api_key:
-    description: Tailscale API key, to delete a buried vessel's device (a secret).
+    description: Tailscale API key, to delete a buried vessel's device (a secret). Default from the settings.
     type: str
-    default: ""
   tailscale_tailnet:
-    description: Tailnet name.
+    description: Tailnet name. Default from the settings.
     type: str
-    default: "-"
   tailscale_api_url:
-    description: Tailscale API base URL.
+    description: Tailscale API base URL. Default from the settings.
     type: str
-    default: https://api.tailscale.com
 extends_documentation_fragment:
   - slipway.infra.ledger
   - slipway.infra.attributes
@@ -171,9 +168,9 @@ def main() -> None:
             lock_file=dict(type="str", default=""),
             lock_timeout=dict(type="float", default=600.0),
             now=dict(type="str"),
-            tailscale_api_key=dict(type="str", default="", no_log=True),
-            tailscale_tailnet=dict(type="str", default="-"),
-            tailscale_api_url=dict(type="str", default="https://api.tailscale.com"),
+            tailscale_api_key=dict(type="str", no_log=True),
+            tailscale_tailnet=dict(type="str"),
+            tailscale_api_url=dict(type="str"),
             **LEDGER_ARGS),
         supports_check_mode=True,
     )
@@ -181,22 +178,11 @@ def main() -> None:
 
 
 def apply(module: AnsibleModule) -> dict[str, Any]:
-    from slipway.metrics import Prometheus
-    from slipway.notify import notifier
-    from slipway.undertaker import Undertaker, UndertakerConfig, parse_now
-    from slipway.vessels import service
+    from slipway import usecases
 
     p = module.params
-    cfg = UndertakerConfig.parse(p)
-    now = parse_now(p["now"])
-    s = settings(p)
-    s.admins = (*s.admins, "undertaker")
-    prom = Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout, field_name="undertaker_prometheus_url")
-    try:
-        with service(s) as svc:
-            res = Undertaker(cfg, svc, prom, notifier(cfg.slack_webhook_url)).run(now, check=module.check_mode)
-    finally:
-        prom.close()
+    res = usecases.undertaker_run(settings(p), {k: v for k, v in p.items() if k not in SITE_OPTIONS},
+                                  now=p["now"], check=module.check_mode)
     for f in res.failed:
         module.warn(f)
     acting = [d for d in res.decisions if d.action in ("warn", "bury", "reconcile", "alert")]
@@ -207,6 +193,9 @@ def apply(module: AnsibleModule) -> dict[str, Any]:
                 table=res.table, done=res.done, failed_actions=res.failed, queries=res.queries,
                 counts=res.counts(), now=res.now.isoformat(),
                 diff={"before": before, "after": after})
+
+
+SITE_OPTIONS = ("ledger_url", "tailscale_api_key", "tailscale_tailnet", "tailscale_api_url", "now")
 
 
 if __name__ == "__main__":

@@ -87,22 +87,16 @@ def main() -> None:
                            all=dict(type="bool", default=False), **LEDGER_ARGS),
         supports_check_mode=True,
     )
-    run(module, lambda: apply(module))
+    run(module, lambda: apply(module.params))
 
 
-def apply(module: AnsibleModule) -> dict[str, Any]:
-    from slipway.table import render
-    from slipway.vessels import service, vessel_rows
+def apply(p: dict[str, Any]) -> dict[str, Any]:
+    from slipway import usecases
 
-    p = module.params
-    with service(settings(p)) as svc:
-        if p["name"]:
-            return dict(changed=False, vessel=svc.info(p["name"]))
-        vs = svc.ledger.vessels(active=not p["all"], owner=p["owner"], host=p["host"])
-        rows = vessel_rows(vs)
-        table = render(rows, ["name", "owner", "host", "gpus", "state", "age", "address"],
-                       empty="no vessels" + ("" if p["all"] else " running"))
-        return dict(changed=False, vessels=[v.as_dict() for v in vs], table=table, count=len(vs))
+    if p["name"]:
+        return dict(changed=False, vessel=usecases.status(settings(p), p["name"]))
+    got = usecases.list_vessels(settings(p), include_ended=p["all"], owner=p["owner"], host=p["host"])
+    return dict(changed=False, vessels=got.vessels, table=got.table, count=len(got.vessels))
 
 
 if __name__ == "__main__":

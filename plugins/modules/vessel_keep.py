@@ -32,14 +32,10 @@ options:
   expires:
     description: Keep until this time (ISO 8601 with a zone).
     type: str
-  user:
-    description: Who asks; the caller (C(SLIPWAY_USER) or the login name) by default.
-    type: str
   admins:
-    description: Users who may keep anyone's vessel, for any time.
+    description: Users who may keep anyone's vessel, for any time. Default from the settings.
     type: list
     elements: str
-    default: []
   max_hours:
     description: The longest an owner may keep a vessel.
     type: float
@@ -84,40 +80,30 @@ summary:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, run
+from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, run, settings
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(name=dict(type="str", required=True),
                            state=dict(type="str", choices=["present", "absent"], default="present"),
-                           hours=dict(type="float"), expires=dict(type="str"), user=dict(type="str"),
-                           admins=dict(type="list", elements="str", default=[]),
+                           hours=dict(type="float"), expires=dict(type="str"),
+                           admins=dict(type="list", elements="str"),
                            max_hours=dict(type="float", default=168.0), **LEDGER_ARGS),
         mutually_exclusive=[("hours", "expires")],
         required_if=[("state", "present", ("hours", "expires"), True)],
         supports_check_mode=True,
     )
-    run(module, lambda: apply(module))
+    run(module, lambda: apply(module.params, module.check_mode))
 
 
-def apply(module: AnsibleModule) -> dict[str, Any]:
-    from slipway.ledger import Ledger
-    from slipway.undertaker import parse_now, set_keep
-    from slipway.vessels import current_user
+def apply(p: dict[str, Any], check: bool) -> dict[str, Any]:
+    from slipway import usecases
 
-    p = module.params
-    until = parse_now(p["expires"], "expires") if p["expires"] else None
-    led = Ledger(p["ledger_url"] or None)
-    try:
-        changed, before, after = set_keep(led, p["name"], actor=p["user"] or current_user(), hours=p["hours"],
-                                          until=until, clear=p["state"] == "absent", admins=p["admins"],
-                                          max_hours=p["max_hours"], check=module.check_mode)
-    finally:
-        led.close()
-    ku = after["keep_until"]
-    summary = f"{p['name']} is kept until {ku}" if ku else f"{p['name']} has no keep flag"
-    return dict(changed=changed, keep_until=ku, summary=summary, diff={"before": before, "after": after})
+    res = usecases.keep(settings(p), p["name"], hours=p["hours"], until=p["expires"],
+                        clear=p["state"] == "absent", max_hours=p["max_hours"], check=check)
+    return dict(changed=res.changed, keep_until=res.keep_until, summary=res.summary.removesuffix(" (unchanged)"),
+                diff=res.diff)
 
 
 if __name__ == "__main__":

@@ -112,10 +112,8 @@ def host_spec_from(name: str, hv: Mapping[str, Any], *, known: HostSpec | None =
     mem_n = parse_int(prefix + "memory_mib",
                       mem if mem not in (None, "") else known.memory_mib, minimum=256)  # type: ignore[union-attr]
     reserve = parse_int(prefix + "reserved_memory_mib", hv.get("reserved_memory_mib") or 0)
-    if "gpus" in hv:
-        gpus = parse_gpus(prefix + "gpus", hv.get("gpus"))
-    else:
-        gpus = known.gpus if known else ()
+    known_gpus = known.gpus if known else ()
+    gpus = parse_gpus(prefix + "gpus", hv.get("gpus")) if "gpus" in hv else known_gpus
     labels = hv.get("labels") or {}
     enabled = hv.get("enabled", True)
     return HostSpec(name=name, queue=queue, docker_url=docker_url, address=address, cpus=cpus_n,

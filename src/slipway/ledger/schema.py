@@ -46,9 +46,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        dt: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 ACTIVE_STATES = ("starting", "running", "stopping")
 ACTIVE_SQL = "state IN ('starting', 'running', 'stopping')"
