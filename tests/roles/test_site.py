@@ -66,11 +66,17 @@ def test_example_inventory_shape(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("case", "inv", "message"), [
-    ("no queue", fleet(slipway_queue=None), r"g1: slipway_queue is missing - set it to the hardware class"),
-    ("bad queue", fleet(slipway_queue="A100 SXM"), r"g1: slipway_queue is A100 SXM"),
-    ("bad docker url", fleet(slipway_docker_url="gpu-01"), r"g1: slipway_docker_url is gpu-01 - set it to how"),
-    ("bad port range", fleet(slipway_port_range="30000-20000"), r"g1: slipway_port_range is 30000-20000 - write LOW-HIGH"),
-    ("bad network mode", fleet(slipway_network_mode="macvlan"), r"slipway_network_mode is macvlan - use host or bridge"),
+    # the core's rules (slipway.fleet), the same a launch applies: host, variable, what is allowed
+    ("no queue", fleet(slipway_queue=None), r"hosts\.g1\.slipway_queue: every vessel host needs a queue"),
+    ("bad queue", fleet(slipway_queue="A100 SXM"), r"hosts\.g1\.slipway_queue: .*\(got 'A100 SXM'\); allowed: lower case"),
+    ("bad docker url", fleet(slipway_docker_url="gpu-01"),
+     r"hosts\.g1\.slipway_docker_url: not a Docker Engine URL \(got 'gpu-01'\); allowed: unix://"),
+    ("bad port range", fleet(slipway_port_range="30000-20000"),
+     r"hosts\.g1\.slipway_port_range: needs at least two ports \(got '30000-20000'\); allowed: LOW < HIGH"),
+    ("privileged ports", fleet(slipway_port_range="80-90"),
+     r"hosts\.g1\.slipway_port_range: out of range \(got '80'\); allowed: a whole number from 1024 to 65535"),
+    ("bad network mode", fleet(slipway_network_mode="macvlan"),
+     r"hosts\.g1\.slipway_network_mode: unknown network mode \(got 'macvlan'\); allowed: host, bridge"),
     ("gpu host outside", {"all": {"children": {
         "slipway_hosts": {"hosts": {"c1": fleet()["all"]["children"]["slipway_hosts"]["children"]["gpu_hosts"]["hosts"]["g1"]}},
         "gpu_hosts": {"hosts": {"g2": {}}}, "monitoring": {"hosts": {"m": {}}}}}},
