@@ -110,32 +110,16 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    p = module.params
+    run(module, lambda: apply(module.params, module.check_mode))
 
-    def apply() -> dict[str, object]:
-        from slipway.variants.service import check_hashes, compute, write_hashes
 
-        results = compute(p["project_dir"], python=p["python"], machine=p["machine"], variants=p["variants"] or None)
-        chk = check_hashes(p["project_dir"], results)
-        changed = bool(p["write"]) and chk.current != chk.expected
-        if changed and not module.check_mode:
-            write_hashes(p["project_dir"], results)
-        out: dict[str, object] = {
-            "changed": changed,
-            "variants": [r.as_dict() for r in results],
-            "hashes": {r.variant.name: r.hash for r in results},
-            "stale": list(chk.stale),
-            "hashes_file": str(chk.path),
-        }
-        if changed:
-            out["diff"] = {"before": chk.current or "", "after": chk.expected,
-                           "before_header": str(chk.path), "after_header": str(chk.path)}
-        if p["fail_on_stale"] and chk.stale and not changed:
-            module.fail_json(msg=f"{chk.path.name} is stale for variant(s) {', '.join(chk.stale)}: run "
-                                 "`slipway variants hash --write`", **out)
-        return out
+def apply(p: dict[str, object], check: bool) -> dict[str, object]:
+    from slipway import usecases
 
-    run(module, apply)
+    res = usecases.variant_hash(str(p["project_dir"]), python=p["python"], machine=p["machine"],  # type: ignore[arg-type]
+                                variants=p["variants"], write=bool(p["write"]), check=check,  # type: ignore[arg-type]
+                                fail_on_stale=bool(p["fail_on_stale"]))
+    return {"changed": res.changed, **res.data, **({"diff": res.diff} if res.diff else {})}
 
 
 if __name__ == "__main__":

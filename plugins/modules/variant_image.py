@@ -179,51 +179,14 @@ def main() -> None:
         required_together=[("registry_username", "registry_password")],
         supports_check_mode=True,
     )
-    p = module.params
+    run(module, lambda: apply(module.params, module.check_mode))
 
-    def apply() -> dict[str, object]:
-        from pathlib import Path
 
-        from slipway.images.build import BuildOptions
-        from slipway.images.ci import CiSettings, Row, plan, table
-        from slipway.images.ci import run as ci_run
-        from slipway.images.registry import registry_from
+def apply(p: dict[str, object], check: bool) -> dict[str, object]:
+    from slipway import usecases
 
-        def path(key: str) -> Path | None:
-            return Path(p[key]) if p[key] else None
-
-        reg = registry_from(p["registry"], endpoint_url=p["endpoint_url"], username=p["registry_username"],
-                            password=p["registry_password"])
-        settings = CiSettings(p["repository"], p["variants"], p["python"], p["machine"], p["force"], p["salt"],
-                              p["branch"], p["main_branch"], p["commit"], p["push"],
-                              BuildOptions(path("dockerfile"), p["base_image"], p["pip_args"], path("wheels_dir"),
-                                           path("ca_bundle")))
-        if module.check_mode:
-            project, planned = plan(Path(p["project_dir"]), reg, settings)
-            rows = [Row(r.variant.name, h[:16], tag, "unchanged" if exists and not p["force"] else "would build", 0.0)
-                    for r, h, tag, exists in planned]
-            exp = project.exp_requirements()
-        else:
-            import docker
-
-            from slipway.variants.project import Project
-
-            client = docker.DockerClient(base_url=p["docker_host"], timeout=600) if p["docker_host"] \
-                else docker.from_env(timeout=600)
-            try:
-                rows = ci_run(Path(p["project_dir"]), reg, client, settings)
-            finally:
-                client.close()
-            exp = Project(p["project_dir"]).exp_requirements()
-        changed = any(r.action != "unchanged" for r in rows)
-        out: dict[str, object] = {"changed": changed, "rows": [r.as_dict() for r in rows], "table": table(rows),
-                                  "exp": exp}
-        if changed:
-            out["diff"] = {"before": "".join(f"{r.variant}: absent\n" for r in rows if r.action != "unchanged"),
-                           "after": "".join(f"{r.variant}: {r.tag}\n" for r in rows if r.action != "unchanged")}
-        return out
-
-    run(module, apply)
+    res = usecases.image_step(str(p["project_dir"]), p, check=check)
+    return {"changed": res.changed, **res.data, **({"diff": res.diff} if res.diff else {})}
 
 
 if __name__ == "__main__":

@@ -143,3 +143,75 @@ def undertaker_run(settings: Settings, options: Mapping[str, Any] | None = None,
             return Undertaker(cfg, svc, prom, notifier(cfg.slack_webhook_url)).run(when, check=check)
     finally:
         prom.close()
+
+
+# ---------------------------------------------------------------------------------------------- variants
+@dataclass
+class StepResult:
+    """What a CI-side use case did: ``changed``, its data for the face, a diff."""
+
+    changed: bool
+    data: dict[str, Any]
+    diff: dict[str, Any] = field(default_factory=dict)
+
+
+def variant_hash(project_dir: str | Path, *, python: str | None = None, machine: str | None = None,
+                 variants: list[str] | None = None, write: bool = False, check: bool = False,
+                 fail_on_stale: bool = False) -> StepResult:
+    """The variants' canonical hashes; with ``write`` the hashes file is brought up to date."""
+    from slipway.errors import ValidationError
+    from slipway.variants.service import check_hashes, compute, write_hashes
+
+    results = compute(project_dir, python=python, machine=machine, variants=variants or None)
+    chk = check_hashes(project_dir, results)
+    changed = write and chk.current != chk.expected
+    if changed and not check:
+        write_hashes(project_dir, results)
+    data: dict[str, Any] = {"variants": [r.as_dict() for r in results], "hashes": {r.variant.name: r.hash for r in results},
+                            "stale": list(chk.stale), "hashes_file": str(chk.path)}
+    diff = ({"before": chk.current or "", "after": chk.expected, "before_header": str(chk.path),
+             "after_header": str(chk.path)} if changed else {})
+    if fail_on_stale and chk.stale and not changed:
+        raise ValidationError("hashes_file", f"{chk.path.name} is stale for variant(s) {', '.join(chk.stale)}",
+                              allowed="run `slipway variants hash --write`")
+    return StepResult(changed, data, diff)
+
+
+def image_step(project_dir: str | Path, p: Mapping[str, Any], *, check: bool = False) -> StepResult:
+    """The CI image step: build and push the variants whose hash has no image yet (check: plan only)."""
+    from slipway.images.build import BuildOptions
+    from slipway.images.ci import CiSettings, Row, plan, table
+    from slipway.images.ci import run as ci_run
+    from slipway.images.registry import registry_from
+    from slipway.variants.project import Project
+
+    def path(key: str) -> Path | None:
+        return Path(p[key]) if p.get(key) else None
+
+    reg = registry_from(p["registry"], endpoint_url=p.get("endpoint_url"), username=p.get("registry_username"),
+                        password=p.get("registry_password"))
+    ci = CiSettings(p["repository"], list(p.get("variants") or []), p.get("python"), p.get("machine"),
+                    bool(p.get("force")), p.get("salt") or "", p.get("branch") or "", p.get("main_branch") or "main",
+                    p.get("commit") or "", bool(p.get("push", True)),
+                    BuildOptions(path("dockerfile"), p.get("base_image"), p.get("pip_args") or "", path("wheels_dir"),
+                                 path("ca_bundle")))
+    root = Path(project_dir)
+    if check:
+        project, planned = plan(root, reg, ci)
+        rows = [Row(r.variant.name, h[:16], tag, "unchanged" if exists and not ci.force else "would build", 0.0)
+                for r, h, tag, exists in planned]
+        exp = project.exp_requirements()
+    else:
+        import docker
+
+        client = docker.DockerClient(base_url=p["docker_host"], timeout=600) if p.get("docker_host") \
+            else docker.from_env(timeout=600)
+        try:
+            rows = ci_run(root, reg, client, ci)
+        finally:
+            client.close()
+        exp = Project(root).exp_requirements()
+    changed = any(r.action != "unchanged" for r in rows)
+    diff = ({"before": "".join(f"{r.variant}: absent\n" for r in rows if r.action != "unchanged"),
+             "after": "".join(f"{r.variant}: {r.tag}\n" for r in rows if r.action != "unchanged")} if changed else {})
+    return StepResult(changed, {"rows": [r.as_dict() for r in rows], "table": table(rows), "exp": exp}, diff)

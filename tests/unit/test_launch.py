@@ -178,7 +178,7 @@ def test_a_failed_step_undoes_the_steps_before_it(tmp_path: Path, fail: str, und
     assert v is not None and v.state == "failed" and not v.active
     assert w.ledger.allocations() == {"gpus": [], "cpus": [], "ports": []}
     assert w.engine.containers == {} and w.ts.keys == set() and w.ts.devices == {} and w.ssh.entries == {}
-    failed = [e for e in w.ledger.events(vessel="v1") if e.action == "failed"][0]
+    failed = next(e for e in w.ledger.events(vessel="v1") if e.action == "failed")
     assert failed.detail["rolled_back"] == [*undone, "reservation released"]
 
 
