@@ -74,11 +74,12 @@ def test_components_and_parents(engine: Engine, templates: dict[str, Any]) -> An
     def check(_: Any) -> None:
         comps = {r.type for r in engine.registered if r.type.startswith("slipway:")}
         assert comps == {"slipway:aws:ImageRegistry", "slipway:aws:EcsCompute", "slipway:aws:BatchCompute",
-                         "slipway:aws:Secrets", "slipway:aws:PrefectPlatform"}
+                         "slipway:aws:Secrets", "slipway:prefect:PrefectPlatform"}
         children = [r for r in engine.registered if r.custom]
         assert len(children) > 30
         for r in children:
-            assert r.parent_types[-1].startswith("slipway:aws:"), f"{r.type} {r.name} has no component parent"
+            assert r.parent_types[-1].startswith(("slipway:aws:", "slipway:prefect:")), \
+                f"{r.type} {r.name} has no component parent"
             owner = r.parent_types[-1].split(":")[-1]
             prefix = {"ImageRegistry": "registry-", "EcsCompute": "ecs-", "BatchCompute": "batch-",
                       "Secrets": "secrets-", "PrefectPlatform": "prefect-"}[owner]

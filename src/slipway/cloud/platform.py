@@ -31,13 +31,20 @@ class PrefectPlatformArgs:
     process_base_template: dict[str, Any] | None = None
 
 
+TYPE = "slipway:prefect:PrefectPlatform"
+
+
 class PrefectPlatform(pulumi.ComponentResource):
     """Work pools ``<prefix>-cpu`` (ecs, Fargate), ``<prefix>-gpu`` (ecs, GPU capacity provider) and
     ``<prefix>-local`` (process), plus the ``aws-credentials`` block ``<prefix>-aws`` flows use (no
     keys: the task role's credentials, in the stack's region)."""
 
     def __init__(self, name: str, args: PrefectPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("slipway:aws:PrefectPlatform", name, None, opts)
+        # Type tokens are slipway:<what the component manages>:<Name>: slipway:aws:* for the AWS ones;
+        # this one manages Prefect. The alias keeps stacks made under the old token (no replacement).
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            aliases=[pulumi.Alias(type_="slipway:aws:PrefectPlatform")]))
+        super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ecs_base = args.ecs_base_template or templates.prefect_aws_ecs_template()
         process_base = args.process_base_template or templates.process_template()
