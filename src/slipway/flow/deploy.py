@@ -299,7 +299,7 @@ def _live(dep: Any) -> dict[str, Any]:
         "job_variables": dict(dep.job_variables or {}),
         "schedules": sorted((s.schedule.cron, s.schedule.timezone) for s in dep.schedules or []
                             if getattr(s.schedule, "cron", None) and s.active),
-        "pull_steps": list(dep.pull_steps or []), "description": dep.description,
+        "pull_steps": list(dep.pull_steps or []), "description": dep.description or None,
     }
 
 
@@ -307,7 +307,7 @@ def _wanted(spec: DeploymentSpec) -> dict[str, Any]:
     return {
         "work_pool_name": spec.work_pool_name, "entrypoint": spec.entrypoint, "tags": sorted(spec.tags),
         "version": spec.version, "parameters": spec.parameters, "job_variables": spec.job_variables,
-        "schedules": sorted(spec.schedules), "pull_steps": list(spec.pull_steps), "description": spec.description,
+        "schedules": sorted(spec.schedules), "pull_steps": list(spec.pull_steps), "description": spec.description or None,
     }
 
 
@@ -346,7 +346,8 @@ def apply(client: Any, specs: Sequence[DeploymentSpec], log: Callable[[str], Non
             existing = client.read_deployment_by_name(s.full_name)
         except ObjectNotFound:
             existing = None
-        if existing is not None and _live(existing) == _wanted(s):
+        changed = sorted(k for k, v in _wanted(s).items() if existing is None or _live(existing)[k] != v)
+        if existing is not None and not changed:
             rows.append(Row(s.flow_name, s.name, s.work_pool_name, s.image, "unchanged", str(existing.id)))
             log(f"{s.full_name}: unchanged")
             continue
@@ -355,11 +356,11 @@ def apply(client: Any, specs: Sequence[DeploymentSpec], log: Callable[[str], Non
         dep_id = client.create_deployment(
             flow_id=flow_id, name=s.name, version=s.version, work_pool_name=s.work_pool_name,
             entrypoint=s.entrypoint, tags=list(s.tags), parameters=s.parameters, job_variables=s.job_variables,
-            pull_steps=list(s.pull_steps), description=s.description, enforce_parameter_schema=False,
+            pull_steps=list(s.pull_steps), description=s.description or "", enforce_parameter_schema=False,
             schedules=[DeploymentScheduleCreate(schedule=CronSchedule(cron=c, timezone=tz), active=True)
                        for c, tz in s.schedules])
         action = "created" if existing is None else "updated"
-        log(f"{s.full_name}: {action}")
+        log(f"{s.full_name}: {action}" + (f" ({', '.join(changed)})" if existing is not None else ""))
         rows.append(Row(s.flow_name, s.name, s.work_pool_name, s.image, action, str(dep_id)))
     return rows
 

@@ -1,0 +1,162 @@
+"""``slipway flows deploy`` on a sample git repository (made here) against a real Prefect server:
+create, no-op rerun, a feature branch's dev deployment, cleanup after the branch is deleted, a bad
+declaration refused before anything is created, and a LocalMachine flow run through a real worker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from slipway.cli import cli
+from slipway.flow.deploy import prefect_client
+from tests.flows.conftest import REPO_URL
+from tests.flows.sample import commit_all, git, make_repo
+from tests.harness.prefect import PrefectServer
+
+# a run of the tests inside some CI must not pick up that CI's branch and commit
+NO_CI = {"GITHUB_ACTIONS": None, "GITLAB_CI": None, "BITBUCKET_BUILD_NUMBER": None, "BITBUCKET_COMMIT": None,
+         "SLIPWAY_BRANCH": None, "SLIPWAY_COMMIT": None, "SLIPWAY_REGISTRY": None}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_repo(tmp_path_factory.mktemp("deploy"))
+
+
+def run_cli(args: list[str], **env: str | None) -> Any:
+    result = CliRunner().invoke(cli, args, env={**NO_CI, **env}, catch_exceptions=False)
+    return result
+
+
+def deploy(repo: Path, server: PrefectServer, outputs_file: Path, *extra: str) -> Any:
+    return run_cli(["flows", "deploy", "--project", str(repo), "--api-url", server.api_url,
+                    "--outputs", str(outputs_file), "--json", *extra])
+
+
+@pytest.fixture(scope="module")
+def outputs_file(outputs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("outputs") / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    return path
+
+
+def read(server: PrefectServer, name: str) -> Any:
+    with prefect_client(server.api_url) as client:
+        return client.read_deployment_by_name(name)
+
+
+def all_deployments(server: PrefectServer) -> list[Any]:
+    with prefect_client(server.api_url) as client:
+        return list(client.read_deployments())
+
+
+def test_deploy_create_rerun_branch_cleanup(prefect_server: PrefectServer, outputs: dict[str, Any],
+                                             outputs_file: Path, repo: Path) -> None:
+    from slipway.flow.deploy import variant_tags
+
+    head = git(repo, "rev-parse", "HEAD")
+    first = deploy(repo, prefect_server, outputs_file)
+    assert first.exit_code == 0, first.output
+    rows = {r["deployment"]: r for r in json.loads(first.stdout)}
+    assert {(r["flow"], r["action"]) for r in rows.values()} == {
+        ("train", "created"), ("featurize", "created"), ("hello", "created")}
+    tags = variant_tags(repo, ["base", "ml"])
+    assert rows["train"]["image"] == f"{REPO_URL}:{tags['ml']}"
+    assert rows["train"]["work_pool"] == outputs["prefectWorkPools"]["gpu"]
+    assert rows["featurize"]["work_pool"] == outputs["prefectWorkPools"]["cpu"]
+
+    train = read(prefect_server, "train/train")
+    assert train.version == head
+    origin = f"{repo.parent.name}/remote"  # plain git: the repository is named after origin's URL
+    assert set(train.tags) == {f"repo:{origin}", "branch:main", f"commit:{head[:12]}", "variant:ml", "gpu"}
+    assert [(s.schedule.cron, s.schedule.timezone) for s in train.schedules] == [("0 6 * * *", "UTC")]
+    assert train.job_variables["gpu_count"] == "1"
+    assert train.job_variables["volume_configurations"][0]["managedEBSVolume"]["sizeInGiB"] == 50
+    featurize = read(prefect_server, "featurize/featurize")
+    assert featurize.job_variables["ephemeral_storage"] == 30 and "etl" in featurize.tags
+    assert [s.schedule.cron for s in featurize.schedules] == ["30 2 * * *"]
+    assert read(prefect_server, "hello/hello").schedules == []
+
+    # the same commit again: nothing is sent, nothing changes
+    again = deploy(repo, prefect_server, outputs_file)
+    assert again.exit_code == 0, again.output
+    assert {r["action"] for r in json.loads(again.stdout)} == {"unchanged"}, again.stderr
+    assert read(prefect_server, "train/train").updated == train.updated
+
+    # a commit on feature/x: dev deployments named after the branch, main's untouched
+    git(repo, "checkout", "-q", "-b", "feature/x")
+    (repo / "flows" / "hello.py").write_text((repo / "flows" / "hello.py").read_text() + "\n# tweak\n")
+    branch_head = commit_all(repo, "tweak on a branch")
+    git(repo, "push", "-q", "origin", "feature/x")
+    dev = deploy(repo, prefect_server, outputs_file)
+    assert dev.exit_code == 0, dev.output
+    assert {(r["flow"], r["deployment"], r["action"]) for r in json.loads(dev.stdout)} == {
+        ("train", "feature-x", "created"), ("featurize", "feature-x", "created"), ("hello", "feature-x", "created")}
+    dev_train = read(prefect_server, "train/feature-x")
+    assert {"dev", "branch:feature/x", f"commit:{branch_head[:12]}"} <= set(dev_train.tags)
+    assert dev_train.schedules == [] and dev_train.version == branch_head
+    assert read(prefect_server, "train/train").updated == train.updated, "main's deployment is left alone"
+
+    # the branch is deleted in the remote: cleanup (dry run first) removes its dev deployments only
+    git(repo, "checkout", "-q", "main")
+    git(repo, "push", "-q", "origin", "--delete", "feature/x")
+    dry = run_cli(["flows", "cleanup", "--project", str(repo), "--api-url", prefect_server.api_url, "--json"])
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.stdout)
+    assert sorted(r["name"] for r in planned) == ["featurize/feature-x", "hello/feature-x", "train/feature-x"]
+    assert {r["action"] for r in planned} == {"would delete"}
+    assert read(prefect_server, "train/feature-x").id == dev_train.id
+    done = run_cli(["flows", "cleanup", "--project", str(repo), "--api-url", prefect_server.api_url, "--apply"])
+    assert done.exit_code == 0, done.output
+    assert "deleted" in done.stdout and "train/feature-x" in done.stdout
+    names = {d.name for d in all_deployments(prefect_server)}
+    assert "feature-x" not in names and {"train", "featurize", "hello"} <= names
+
+
+@pytest.mark.parametrize(("source", "field"), [
+    ("Workflow(machine=AwsEcsMachine(is_gpu=True, gpus=9))", "machine.gpus"),
+    ("Workflow(machine=AwsEcsMachine(cpu_value=3000))", "machine.cpu_value"),
+    ("Workflow(machine=AwsEcsMachine(is_gpu=True, storage=0))", "machine.storage"),
+    ("Workflow(machine=AwsEcsMachine(image=AwsEcsImage.gpu))", "machine.image"),
+    ("Workflow(machine=AwsEcsMachine(), schedule='daily at noon')", "workflow.schedule"),
+])
+def test_bad_declaration_is_refused_before_anything_is_created(
+        prefect_server: PrefectServer, outputs_file: Path, tmp_path: Path, source: str, field: str) -> None:
+    repo = make_repo(tmp_path)
+    (repo / "flows" / "zzz_bad.py").write_text(
+        "from prefect import flow\n\nfrom slipway.flow import AwsEcsImage, AwsEcsMachine, Workflow\n\n\n"
+        f"@flow(name='bad-{tmp_path.name[-6:]}')\ndef bad() -> None:\n    pass\n\n\n{source}\n")
+    before = {d.id for d in all_deployments(prefect_server)}
+    result = deploy(repo, prefect_server, outputs_file, "--branch", f"refused-{tmp_path.name[-6:]}")
+    assert result.exit_code == 2, result.output
+    assert f"error: {field}:" in result.output and "zzz_bad.py" in result.output
+    assert {d.id for d in all_deployments(prefect_server)} == before
+
+
+@pytest.mark.slow
+def test_local_flow_runs_through_a_worker(prefect_server: PrefectServer, outputs_file: Path, repo: Path,
+                                          tmp_path: Path) -> None:
+    """What the UI's Run button does: a flow run created from the deployment, which a real process
+    worker picks up and runs to completion from the repository checkout."""
+    import os
+
+    result = deploy(repo, prefect_server, outputs_file, "--path", "flows/hello.py", "--branch", "main")
+    assert result.exit_code == 0, result.output
+    with prefect_client(prefect_server.api_url) as client:
+        dep = client.read_deployment_by_name("hello/hello")
+        run = client.create_flow_run_from_deployment(dep.id)
+    env = {**os.environ, "PREFECT_API_URL": prefect_server.api_url, "PREFECT_HOME": str(tmp_path / "home")}
+    worker = subprocess.run([str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool",
+                             dep.work_pool_name, "--run-once"], env=env, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert worker.returncode == 0, worker.stdout[-2000:] + worker.stderr[-2000:]
+    assert "hello slipway from the sample repository" in worker.stdout + worker.stderr
+    with prefect_client(prefect_server.api_url) as client:
+        state = client.read_flow_run(run.id).state
+    assert state is not None and state.type.value == "COMPLETED", state
