@@ -34,7 +34,8 @@ cp "$here/Dockerfile" "$here/slipway.sh" "$ctx/"
 ca=${SLIPWAY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 if [ -s "$ca" ]; then cp "$ca" "$ctx/ca-bundle.pem"; else : >"$ctx/ca-bundle.pem"; fi
 mkdir -p "$ctx/src/slipway"
-cp "$src/slipway/__init__.py" "$src/slipway/errors.py" "$src/slipway/cli.py" "$ctx/src/slipway/"
+cp "$src/slipway/__init__.py" "$src/slipway/errors.py" "$src/slipway/cli.py" "$src/slipway/notify.py" \
+  "$ctx/src/slipway/"
 cp -r "$src/slipway/runs" "$ctx/src/slipway/runs"
 find "$ctx/src" -name __pycache__ -prune -exec rm -rf {} +
 log "building $tag from $base"

@@ -21,8 +21,13 @@ JOB_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEE
 
 
 def _client(service: str, region: str | None, endpoint_url: str | None) -> Any:
-    import boto3
+    try:
+        import boto3
+    except ModuleNotFoundError:  # the runs image has botocore (through dvc[s3]) but not boto3
+        import botocore.session
 
+        return botocore.session.get_session().create_client(service, region_name=region,
+                                                            endpoint_url=endpoint_url)
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
 
 

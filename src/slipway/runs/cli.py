@@ -79,3 +79,92 @@ def plan_cmd(message_file: str, repo: str | None, sha: str | None, prefix: str, 
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         click.echo(f"{k.ljust(width)}  {v}")
+
+
+@runs.command("job", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--mode", type=click.Choice(["repro", "exp"]), default="repro", show_default=True,
+              help="repro: `dvc repro ARGS`; exp: `dvc exp run ARGS`.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def job_cmd(mode: str, args: tuple[str, ...]) -> None:
+    """Run a job inside its container (the runs image's command): clone at $SLIPWAY_RUN_COMMIT, DVC, push
+    the results, report. DVC's own arguments follow `--`."""
+    from slipway.runs import job
+
+    sys.exit(job.main(mode, list(args)))
+
+
+def _runner_options(f: Any) -> Any:
+    f = click.option("--docker-host", default=None, help="Docker Engine for local runs (default: $DOCKER_HOST).")(f)
+    f = click.option("--image", default=None, help="Runs image for local runs (default: $SLIPWAY_RUNS_IMAGE "
+                     "or slipway/runs:latest).")(f)
+    return f
+
+
+def _runner(image: str | None, docker_host: str | None, env_pairs: tuple[str, ...] = ()) -> Any:
+    from slipway.runs import service
+
+    extra: dict[str, str] = {}
+    for pair in env_pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValidationError("--env", "is not KEY=VALUE", got=key or pair)
+        extra[key] = value
+    return service.runner_from(os.environ, image=image, docker_host=docker_host, extra_env=extra)
+
+
+@runs.command("submit")
+@click.option("--commit", "sha", required=True, help="Commit (id or ref) of the checkout at --repo-dir.")
+@click.option("--repo-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The local checkout.")
+@click.option("--repo", default=None, help="Repository name (default: the checkout's folder name).")
+@click.option("--clone-url", default=None, help="URL the job clones from (default: the origin remote's URL).")
+@click.option("--env", "env_pairs", multiple=True, help="KEY=VALUE for the job's environment (local runs).")
+@click.option("--wait/--no-wait", default=False, help="Wait for the run and exit with its status (local runs).")
+@_prefix_option
+@_runner_options
+def submit_cmd(sha: str, repo_dir: Path, repo: str | None, clone_url: str | None, env_pairs: tuple[str, ...],
+               wait: bool, prefix: str, image: str | None, docker_host: str | None) -> None:
+    """Submit a commit's run: to Batch when $SLIPWAY_BATCH_QUEUES is set, else on the local Docker Engine."""
+    from slipway.runs import service
+    from slipway.table import render
+
+    runner = _runner(image, docker_host, env_pairs)
+    outcome = service.submit_checkout(repo_dir, sha, runner, repo=repo, clone_url=clone_url, prefix=prefix)
+    click.echo(render([outcome.as_dict()], ["status", "job_name", "job_id", "queue", "error"]))
+    if outcome.status == "invalid":
+        sys.exit(2)
+    if outcome.status == "nothing":
+        sys.exit(EXIT_NOTHING)
+    if wait and hasattr(runner, "wait"):
+        info = runner.wait(outcome.job_id)
+        click.echo(render([info.row()], ["job", "id", "status", "repo", "commit", "reason"]))
+        sys.exit(0 if info.status == "SUCCEEDED" else 1)
+
+
+@runs.command("list")
+@_runner_options
+def list_cmd(image: str | None, docker_host: str | None) -> None:
+    """Submitted runs (Batch or local) with their state, newest first."""
+    from slipway.table import render
+
+    rows = [r.row() for r in _runner(image, docker_host).list()]
+    click.echo(render(rows, ["job", "id", "status", "repo", "commit", "queue", "reason"]))
+
+
+@runs.command("status")
+@click.argument("job")
+@_runner_options
+def status_cmd(job: str, image: str | None, docker_host: str | None) -> None:
+    """One run's state (JOB: job id or name)."""
+    from slipway.table import render
+
+    info = _runner(image, docker_host).status(job)
+    click.echo(render([info.row()], ["job", "id", "status", "repo", "commit", "queue", "reason"]))
+
+
+@runs.command("logs")
+@click.argument("job")
+@_runner_options
+def logs_cmd(job: str, image: str | None, docker_host: str | None) -> None:
+    """One run's output (CloudWatch Logs for Batch, the container's log for local runs)."""
+    click.echo(_runner(image, docker_host).logs(job))

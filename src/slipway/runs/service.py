@@ -6,7 +6,7 @@ import json
 import logging
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -161,3 +161,63 @@ def submit_commits(commits: Sequence[Commit], runner: Runner, *, prefix: str = D
                  plan.sha7, " ".join(plan.dvc_argv))
         out.append(Outcome(commit.repo, commit.sha, "submitted", plan.job_name, job_id, plan.queue))
     return out
+
+
+# -- the CLI's runner: Batch when the stack's queues are configured, else the local Docker Engine ------
+
+#: environment passed from the caller into local run containers (DVC remotes' credentials); never
+#: AWS_CA_BUNDLE and the like, whose paths exist on the host only.
+PASS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION",
+            "SLIPWAY_GIT_TOKEN", "SLIPWAY_STATUS_API", "SLIPWAY_STATUS_API_URL", "SLIPWAY_STATUS_REPO",
+            "SLIPWAY_STATUS_TOKEN", "SLIPWAY_SLACK_WEBHOOK", "SLIPWAY_DVC_CACHE_DIR", "SLIPWAY_DVC_REMOTE")
+
+
+def runner_from(env: Mapping[str, str], *, image: str | None = None, docker_host: str | None = None,
+                extra_env: Mapping[str, str] | None = None) -> Any:
+    """``BatchRuns`` when ``SLIPWAY_BATCH_QUEUES`` (the stack output ``batchJobQueueArns`` as JSON) is set,
+    else ``LocalRuns`` on ``docker_host`` (or ``DOCKER_HOST``) with ``image``."""
+    if env.get("SLIPWAY_BATCH_QUEUES"):
+        from slipway.runs.aws import BatchRuns
+
+        try:
+            queues = json.loads(env["SLIPWAY_BATCH_QUEUES"])
+            definitions = json.loads(env.get("SLIPWAY_BATCH_JOB_DEFINITIONS", "{}"))
+        except ValueError:
+            raise ValidationError("SLIPWAY_BATCH_QUEUES", "is not JSON",
+                                  allowed='{"cpu": "<queue arn>", "gpu": "<queue arn>"}') from None
+        return BatchRuns(queues, definitions, region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+                         endpoint_url=env.get("AWS_ENDPOINT_URL") or None)
+    from slipway.runs.local import DEFAULT_IMAGE, LocalRuns
+
+    passed = {k: env[k] for k in PASS_ENV if env.get(k)}
+    return LocalRuns(image or env.get("SLIPWAY_RUNS_IMAGE") or DEFAULT_IMAGE, base_url=docker_host,
+                     environment={**passed, **(extra_env or {})})
+
+
+def _git_in(repo_dir: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(repo_dir), *args], capture_output=True, text=True, timeout=30,
+                          check=False)
+    if proc.returncode != 0:
+        raise ValidationError("--repo-dir", f"git {' '.join(args[:2])} failed: {proc.stderr.strip()[:200]}",
+                              got=str(repo_dir))
+    return proc.stdout
+
+
+def commit_from_checkout(repo_dir: Path, sha: str, *, repo: str | None = None, clone_url: str | None = None,
+                         remote: str = "origin") -> Commit:
+    """The commit as a push would carry it, read from a local checkout."""
+    full = _git_in(repo_dir, "rev-parse", "--verify", f"{sha}^{{commit}}").strip()
+    message = _git_in(repo_dir, "log", "-1", "--format=%B", full)
+    branch = subprocess.run(["git", "-C", str(repo_dir), "symbolic-ref", "--short", "-q", "HEAD"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    author = _git_in(repo_dir, "log", "-1", "--format=%ae", full).strip()
+    url = clone_url or _git_in(repo_dir, "remote", "get-url", remote).strip()
+    top = Path(_git_in(repo_dir, "rev-parse", "--show-toplevel").strip())
+    return Commit(repo=repo or top.name, sha=full, message=message, branch=branch, author=author, clone_url=url)
+
+
+def submit_checkout(repo_dir: Path, sha: str, runner: Runner, *, repo: str | None = None,
+                    clone_url: str | None = None, prefix: str = DEFAULT_PREFIX) -> Outcome:
+    """``slipway runs submit --commit SHA``: the commit's keywords, submitted like a pushed commit."""
+    commit = commit_from_checkout(repo_dir, sha, repo=repo, clone_url=clone_url)
+    return submit_commits([commit], runner, prefix=prefix)[0]

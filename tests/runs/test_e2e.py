@@ -1,0 +1,135 @@
+"""End to end: a push reaches the webhook, moto's Batch runs the job as a real container (runs image) that
+clones a tiny DVC project from the git daemon, runs DVC, pushes its outputs to a DVC remote on moto's S3
+and its results back to git; the test reads the branch and the data. The local runner does the same
+without moto's Batch (the DVC remote is still moto's S3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from starlette.testclient import TestClient
+
+from slipway.runs.aws import BatchRuns, SecretsManager
+from slipway.runs.webhook import WebhookConfig, create_app
+from tests.harness.dockerd import Dockerd
+from tests.harness.gitd import GitDaemon
+from tests.harness.moto import CREDENTIALS, REGION, Moto
+from tests.runs.conftest import BatchStack, make_stack
+from tests.runs.dvcproject import Project, make_project, result_of
+from tests.runs.test_webhook import bb_headers, bitbucket_push, gh_headers, github_push
+
+pytestmark = pytest.mark.docker
+
+JOB_ENV = {k: v for k, v in CREDENTIALS.items()}
+
+
+@pytest.fixture
+def cloud(moto_docker: Moto, runs_image: str, monkeypatch: pytest.MonkeyPatch) -> BatchStack:
+    for k, v in CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    moto_docker.reset()
+    boto3.client("s3", region_name=REGION, endpoint_url=moto_docker.url).create_bucket(Bucket="dvc-store")
+    return make_stack(moto_docker.url, {"detector": {"image": runs_image, "environment": JOB_ENV}})
+
+
+def wait_job(stack: BatchStack, job_id: str, timeout: float = 240) -> dict[str, Any]:
+    b = stack.client("batch")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = b.describe_jobs(jobs=[job_id])["jobs"][0]
+        if job["status"] in ("SUCCEEDED", "FAILED"):
+            return job
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def job_logs(stack: BatchStack, job_id: str) -> str:
+    return BatchRuns(stack.queues, stack.job_definitions, region=REGION, endpoint_url=stack.url).logs(job_id)
+
+
+def webhook_client(stack: BatchStack, gitd: GitDaemon) -> TestClient:
+    cfg = WebhookConfig(uuids_secret=stack.uuids_secret, github_secret=stack.github_secret,
+                        clone_url=gitd.url("{repo}"))
+    runner = BatchRuns(stack.queues, stack.job_definitions, region=REGION, endpoint_url=stack.url)
+    return TestClient(create_app(cfg, SecretsManager(region=REGION, endpoint_url=stack.url), runner))
+
+
+def test_github_push_runs_dvc_repro_on_batch(cloud: BatchStack, git_daemon: GitDaemon, tmp_path: Path) -> None:
+    project = make_project(git_daemon, tmp_path / "detector", "detector", cloud.url, "dvc-store")
+    sha = project.commit("more data\n\n:SLIPWAY_RUN: train\n:SLIPWAY_MEMORY: 1024", change="1 2 3 4\n")
+    body = github_push("detector", [(sha, project.git_log_message(sha))])
+    r = webhook_client(cloud, git_daemon).post("/webhooks/github", content=body, headers=gh_headers(body))
+    assert r.status_code == 202, r.text
+    (submitted,) = r.json()["submitted"]
+    job = wait_job(cloud, submitted["job_id"])
+    logs = job_logs(cloud, submitted["job_id"])
+    assert job["status"] == "SUCCEEDED", logs[-3000:]
+    result = result_of(logs)
+    assert (result["exit_code"], result["ref"]) == (0, f"experiment/{sha[:7]}")
+    branch = f"refs/heads/experiment/{sha[:7]}"
+    assert branch in project.refs()
+    assert json.loads(project.show(branch, "metrics.json")) == {"score": 0.1}
+    s3 = cloud.client("s3")
+    assert project.pushed_output(s3, branch) == "lr=0.01 sum=10\n"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="dvc-store", Prefix=project.prefix)["Contents"]]
+    assert any("/runs/" in k for k in keys), keys  # dvc push --run-cache
+
+
+def test_bitbucket_push_runs_dvc_exp_on_batch(cloud: BatchStack, git_daemon: GitDaemon, tmp_path: Path) -> None:
+    project = make_project(git_daemon, tmp_path / "detector", "detector", cloud.url, "dvc-store")
+    sha = project.commit("scan\n\n:SLIPWAY_RUN: --set-param lr=0.5\n:SLIPWAY_RUN_EXP:")
+    body = bitbucket_push("detector", [(sha, project.git_log_message(sha))])
+    r = webhook_client(cloud, git_daemon).post("/webhooks/bitbucket", content=body, headers=bb_headers())
+    assert r.status_code == 202, r.text
+    (submitted,) = r.json()["submitted"]
+    job = wait_job(cloud, submitted["job_id"])
+    logs = job_logs(cloud, submitted["job_id"])
+    assert job["status"] == "SUCCEEDED", logs[-3000:]
+    result = result_of(logs)
+    name = result["experiment"]
+    assert name and result["ref"] == f"experiment/{sha[:7]}-{name}"
+    refs = project.refs()
+    assert any(r.startswith("refs/exps/") and r.endswith(f"/{name}") for r in refs), refs  # dvc exp push
+    branch = f"refs/heads/{result['ref']}"
+    assert "lr: 0.5" in project.show(branch, "params.yaml")
+    assert project.pushed_output(cloud.client("s3"), branch) == "lr=0.5 sum=6\n"
+
+
+def _slipway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from slipway.cli import main; main()", "runs", *args],
+                          capture_output=True, text=True, timeout=400, check=False)
+
+
+def test_local_runner_same_loop_without_batch(moto_docker: Moto, dockerd: Dockerd, runs_image: str,
+                                              git_daemon: GitDaemon, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("SLIPWAY_BATCH_QUEUES", raising=False)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_docker.url)
+    s3.create_bucket(Bucket="dvc-local")
+    project: Project = make_project(git_daemon, tmp_path / "segmenter", "segmenter", moto_docker.url, "dvc-local")
+    sha = project.commit("local try\n\n:SLIPWAY_RUN:\n:SLIPWAY_VCPUS: 1", change="5 5\n")
+    common = ["--image", runs_image, "--docker-host", dockerd.url]
+    out = _slipway("submit", "--commit", sha, "--repo-dir", str(project.work), "--wait", *common)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"segmenter-{sha[:7]}" in out.stdout and "SUCCEEDED" in out.stdout
+    branch = f"refs/heads/experiment/{sha[:7]}"
+    assert project.pushed_output(s3, branch) == "lr=0.01 sum=10\n"
+    again = _slipway("submit", "--commit", sha, "--repo-dir", str(project.work), *common)
+    assert again.returncode == 0 and "duplicate" in again.stdout
+    listed = _slipway("list", *common)
+    assert f"segmenter-{sha[:7]}" in listed.stdout and "SUCCEEDED" in listed.stdout
+    status = _slipway("status", f"segmenter-{sha[:7]}", *common)
+    assert "SUCCEEDED" in status.stdout
+    logs = _slipway("logs", f"segmenter-{sha[:7]}", *common)
+    assert result_of(logs.stdout)["ref"] == f"experiment/{sha[:7]}"
+    nothing = project.commit("prose only")
+    assert _slipway("submit", "--commit", nothing, "--repo-dir", str(project.work), *common).returncode == 3
