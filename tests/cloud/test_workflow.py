@@ -1,22 +1,24 @@
-"""The seed's Workflow / AwsEcsMachine / AwsEcsImage API: machine checks (pure) and deployments on
-the pools Slipway creates, validated by a real Prefect server."""
+"""The seed's declaration (``slipway.flow``; ``slipway.cloud.workflow`` is the old import path):
+machine checks against what ECS accepts, images from the project's variants, branch slugs, the CI
+environment, the exp check before a merge. Pure and fast; the deployments themselves are tested
+against a real Prefect server in tests/flows."""
 
 from __future__ import annotations
 
-import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from slipway.cloud import templates
-from slipway.cloud.prefect_api import PrefectApi
-from slipway.cloud.prefect_provider import WorkPoolProvider
-from slipway.cloud.workflow import AwsEcsImage, AwsEcsMachine, Workflow
+from slipway.cloud.workflow import AwsEcsImage, AwsEcsMachine, LocalMachine, Workflow
 from slipway.errors import ValidationError
-from tests.cloud.test_prefect import DEFAULTS
-from tests.harness.prefect import PrefectServer
+from slipway.flow import meta
+from slipway.flow.exp import check_main
+from slipway.flow.gitinfo import GitContext, detect, slug
+from slipway.flow.machines import SCRATCH_PATH
 
-REPO_URL = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/slipway/dev/detector"
+ROLE = "arn:aws:iam::123456789012:role/slipway-dev-ecs-infrastructure"
+SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.mark.parametrize(("machine", "field"), [
@@ -26,94 +28,127 @@ REPO_URL = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/slipway/dev/detector"
     ({"storage": 10}, "machine.storage"),
     ({"storage": 500}, "machine.storage"),
     ({"is_gpu": True, "gpus": 0}, "machine.gpus"),
-    ({"is_gpu": True, "storage": 50}, "machine.storage"),
-    ({"is_gpu": True, "memory_value": 100}, "machine.cpu_value/memory_value"),
+    ({"is_gpu": True, "gpus": 9}, "machine.gpus"),
+    ({"is_gpu": True, "storage": 0}, "machine.storage"),
+    ({"is_gpu": True, "storage": 16385}, "machine.storage"),
+    ({"is_gpu": True, "memory_value": 100}, "machine.memory_value"),
+    ({"is_gpu": True, "cpu_value": 64}, "machine.cpu_value"),
+    ({"is_gpu": True, "cpu_value": "2048"}, "machine.cpu_value"),
+    ({"is_gpu": "yes"}, "machine.is_gpu"),
     ({"image": "ml"}, "machine.image"),
 ])
 def test_bad_machines_are_refused(machine: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as err:
         AwsEcsMachine(**machine)
-    assert err.value.field == field
+    assert err.value.field == field and err.value.allowed
 
 
 @pytest.mark.parametrize(("cpu", "memory"), [(256, 512), (1024, 8192), (4096, 30720), (16384, 122880)])
 def test_fargate_sizes_are_accepted(cpu: int, memory: int) -> None:
-    assert AwsEcsMachine(cpu_value=cpu, memory_value=memory).job_variables("img:ml-1") == {
-        "image": "img:ml-1", "cpu": cpu, "memory": memory}
+    m = AwsEcsMachine(cpu_value=cpu, memory_value=memory)
+    assert m.job_variables("img:base-1") == {"image": "img:base-1", "cpu": cpu, "memory": memory}
+    assert (m.pool_kind, m.variant) == ("cpu", "base")
 
 
-def test_gpu_machine_variables() -> None:
-    m = AwsEcsMachine(is_gpu=True, cpu_value=2048, memory_value=4096, image=AwsEcsImage.ml, gpus=2)
-    assert m.pool_kind == "gpu"
-    assert m.job_variables("img:ml-1") == {"image": "img:ml-1", "cpu": 2048, "memory": 4096, "gpu_count": "2"}
-
-
-@pytest.fixture(scope="module")
-def pools(prefect_server: PrefectServer, _ecs_base_template: dict[str, Any]) -> Any:
-    api = PrefectApi(prefect_server.api_url)
-    provider = WorkPoolProvider()
-    suffix = uuid.uuid4().hex[:6]
-    made = {}
-    for kind, build in (("gpu", templates.ecs_gpu_template), ("cpu", templates.ecs_cpu_template)):
-        name = f"slipway-wf{suffix}-{kind}"
-        provider.create({"api_url": api.api_url, "name": name, "type": "ecs", "description": None,
-                         "base_job_template": build(_ecs_base_template, DEFAULTS), "concurrency_limit": None,
-                         "is_paused": False})
-        made[kind] = name
-    yield {"ecrRepositoryUrls": {"detector": REPO_URL}, "prefectWorkPools": made}
-    for name in made.values():
-        api.delete_work_pool(name)
-
-
-def deployments(api: PrefectApi) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = api._call("POST", "/deployments/filter", "list deployments", json={})
-    return result
-
-
-def test_gpu_workflow_deploys_and_redeploys(prefect_server: PrefectServer, pools: dict[str, Any]) -> None:
-    api = PrefectApi(prefect_server.api_url)
-    wf = Workflow(machine=AwsEcsMachine(is_gpu=True, cpu_value=2048, memory_value=4096, image=AwsEcsImage.ml),
-                  tags=["nightly"], cron="0 3 * * *")
-    first = wf.deploy(api, flow_name="train-detector", entrypoint="flows/train.py:train", project="detector",
-                      image_tag="ml-1a2b3c", outputs=pools, commit="1a2b3c")
-    assert first["work_pool_name"] == pools["prefectWorkPools"]["gpu"]
-    assert first["job_variables"] == {"image": f"{REPO_URL}:ml-1a2b3c", "cpu": 2048, "memory": 4096,
-                                      "gpu_count": "1"}
-    assert set(first["tags"]) == {"nightly", "project:detector", "image:ml", "gpu", "commit:1a2b3c"}
-    assert first["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
-    again = wf.deploy(api, flow_name="train-detector", entrypoint="flows/train.py:train", project="detector",
-                      image_tag="ml-4d5e6f", outputs=pools, commit="4d5e6f")
-    assert again["id"] == first["id"], "a new commit updates the same deployment"
-    assert again["job_variables"]["image"].endswith(":ml-4d5e6f") and again["version"] == "4d5e6f"
-    branch = wf.deploy(api, flow_name="train-detector", entrypoint="flows/train.py:train", project="detector",
-                       image_tag="ml-4d5e6f", outputs=pools, commit="4d5e6f", branch="feature-x")
-    assert branch["name"] == "train-detector-feature-x" and branch["id"] != first["id"]
-
-
-def test_cpu_workflow_gets_storage(prefect_server: PrefectServer, pools: dict[str, Any]) -> None:
-    api = PrefectApi(prefect_server.api_url)
-    wf = Workflow(machine=AwsEcsMachine(storage=50, cpu_value=1024, memory_value=4096, image=AwsEcsImage.base))
-    dep = wf.deploy(api, flow_name="featurize", entrypoint="flows/etl.py:featurize", project="detector",
-                    image_tag="base-9a8b7c", outputs=pools)
-    assert dep["work_pool_name"] == pools["prefectWorkPools"]["cpu"]
-    assert dep["job_variables"]["ephemeral_storage"] == 50
-
-
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"project": "segmenter"}, "project"),
-    ({"image_tag": "dev-1a2b"}, "image_tag"),
-    ({"entrypoint": "flows/train.py"}, "entrypoint"),
-    ({"outputs": {"ecrRepositoryUrls": {"detector": REPO_URL}}}, "outputs.prefectWorkPools"),
-])
-def test_bad_deploy_sends_nothing(prefect_server: PrefectServer, pools: dict[str, Any], kwargs: dict[str, Any],
-                                  field: str) -> None:
-    api = PrefectApi(prefect_server.api_url)
-    before = len(deployments(api))
-    args: dict[str, Any] = {"flow_name": f"never-{uuid.uuid4().hex[:6]}", "entrypoint": "flows/train.py:train",
-                            "project": "detector", "image_tag": "ml-1a2b", "outputs": pools, **kwargs}
+def test_the_seed_declaration_verbatim() -> None:
+    workflow = Workflow(
+        machine=AwsEcsMachine(
+            is_gpu=True,
+            storage=50,
+            cpu_value=2048,
+            memory_value=4096,
+            image=AwsEcsImage.ml,
+        ),
+    )
+    m = workflow.machine
+    assert isinstance(m, AwsEcsMachine) and m.pool_kind == "gpu" and m.image == AwsEcsImage("ml")
+    assert workflow.module == __name__
+    variables = m.job_variables("repo:ml-1a2b", infrastructure_role_arn=ROLE)
+    assert variables["gpu_count"] == "1" and variables["image"] == "repo:ml-1a2b"
+    assert variables["mount_points"] == [{"sourceVolume": "scratch", "containerPath": SCRATCH_PATH}]
+    assert variables["volume_configurations"][0]["managedEBSVolume"]["sizeInGiB"] == 50
     with pytest.raises(ValidationError) as err:
-        Workflow(machine=AwsEcsMachine(is_gpu=True)).deploy(api, **args)
-    assert err.value.field == field
-    assert len(deployments(api)) == before
-    flows = api._call("POST", "/flows/filter", "flows", json={"flows": {"name": {"any_": [args["flow_name"]]}}})
-    assert flows == []
+        m.job_variables("repo:ml-1a2b")
+    assert err.value.field == "outputs.ecsInfrastructureRoleArn"
+
+
+def test_images_are_any_variant_name_and_resolve_to_the_hash_tag() -> None:
+    assert AwsEcsImage.segmentation_v2.variant == "segmentation_v2"
+    assert AwsEcsImage.ml.uri("1.dkr.ecr/app", "ab" * 32) == "1.dkr.ecr/app:ml-" + "ab" * 8
+    with pytest.raises(ValidationError):
+        AwsEcsImage("ML Big")
+
+
+def test_workflow_checks_and_the_decorator_form() -> None:
+    with pytest.raises(ValidationError, match="workflow.schedule"):
+        Workflow(schedule="every day")
+    with pytest.raises(ValidationError, match="workflow.tags"):
+        Workflow(tags="nightly")
+    with pytest.raises(ValidationError, match="workflow.name"):
+        Workflow(name="train/x")
+    with pytest.raises(ValidationError, match="workflow.machine"):
+        Workflow(machine="gpu")  # type: ignore[arg-type]
+    wf = Workflow(machine=LocalMachine(), schedule="0 3 * * 1-5")
+
+    def f() -> None:
+        pass
+
+    assert wf(f) is f and wf.flow is f
+
+
+@pytest.mark.parametrize(("branch", "want"), [
+    ("feature/x", "feature-x"), ("Feature/JIRA-12_fix", "feature-jira-12-fix"), ("main", "main"),
+    ("a" * 80, "a" * 63), ("dependabot/pip/torch-2.5", "dependabot-pip-torch-2-5"),
+])
+def test_branch_slugs(branch: str, want: str) -> None:
+    assert slug(branch) == want
+
+
+@pytest.mark.parametrize(("env", "want"), [
+    ({"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "team/app", "GITHUB_REF_NAME": "feature/x", "GITHUB_SHA": SHA},
+     GitContext("team/app", "feature/x", SHA, "github")),
+    ({"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "team/app", "GITHUB_REF_NAME": "12/merge",
+      "GITHUB_HEAD_REF": "feature/y", "GITHUB_SHA": SHA}, GitContext("team/app", "feature/y", SHA, "github")),
+    ({"GITLAB_CI": "true", "CI_PROJECT_PATH": "group/app", "CI_COMMIT_BRANCH": "main", "CI_COMMIT_SHA": SHA},
+     GitContext("group/app", "main", SHA, "gitlab")),
+    ({"BITBUCKET_BUILD_NUMBER": "7", "BITBUCKET_REPO_FULL_NAME": "ws/app", "BITBUCKET_BRANCH": "fix/z",
+      "BITBUCKET_COMMIT": SHA}, GitContext("ws/app", "fix/z", SHA, "bitbucket")),
+    ({}, GitContext("team/local", "topic", SHA, "git")),
+])
+def test_git_context_from_ci_variables_or_git(env: dict[str, str], want: GitContext) -> None:
+    answers = {("rev-parse", "--abbrev-ref", "HEAD"): "topic", ("rev-parse", "HEAD"): SHA,
+               ("config", "--get", "remote.origin.url"): "git@github.com:team/local.git"}
+    assert detect(Path("."), env, git=lambda *a: answers[a]) == want
+
+
+def test_detached_head_without_ci_needs_a_branch() -> None:
+    with pytest.raises(ValidationError, match="branch"):
+        detect(Path("."), {}, git=lambda *a: "HEAD" if "--abbrev-ref" in a else SHA)
+
+
+def test_check_main_refuses_exp_before_the_merge(tmp_path: Path) -> None:
+    from tests.images.demo import make_demo
+
+    clean = make_demo(tmp_path / "clean")
+    check_main(clean)
+    dirty = make_demo(tmp_path / "dirty", exp=("delta==1.0",))
+    with pytest.raises(ValidationError) as err:
+        check_main(dirty)
+    assert err.value.field == "exp" and "delta==1.0" in str(err.value)
+
+
+class _Dep:
+    def __init__(self, name: str, tags: list[str], image: str | None = None) -> None:
+        self.id, self.name, self.tags = name, name, tags
+        self.job_variables = {"image": image} if image else {}
+
+
+def test_cleanup_picks_dev_deployments_of_gone_branches_only() -> None:
+    deps = [_Dep("train", ["branch:main", "repo:team/app"]),
+            _Dep("feature-x", ["dev", "branch:feature/x", "repo:team/app"]),
+            _Dep("feature-y", ["dev", "branch:feature/y", "repo:team/app"]),
+            _Dep("other", ["dev", "branch:gone", "repo:team/other"])]
+    stale = meta.stale_deployments(deps, {"main", "feature/y"}, repo="team/app")
+    assert [(d.name, b) for d, b in stale] == [("feature-x", "feature/x")]
+    assert meta.referenced_images([_Dep("a", [], "r:ml-1")], [{"containerProperties": {"image": "r:ml-latest"}}]) == {
+        "r:ml-1", "r:ml-latest"}

@@ -78,7 +78,7 @@ class AwsEcsImage(metaclass=_Variants):
 
 def _int(field: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(field, "must be an integer", got=value)
+        raise ValidationError(field, "must be an integer", got=value, allowed="an int, e.g. 2048")
     return value
 
 
@@ -108,7 +108,7 @@ class AwsEcsMachine:
             raise ValidationError("machine.image", "must be AwsEcsImage.<variant>", got=self.image,
                                   allowed="AwsEcsImage.base, AwsEcsImage.<a variant of tool.slipway.variants>")
         if not isinstance(self.is_gpu, bool):
-            raise ValidationError("machine.is_gpu", "must be True or False", got=self.is_gpu)
+            raise ValidationError("machine.is_gpu", "must be a bool", got=self.is_gpu, allowed=["True", "False"])
         cpu, memory = _int("machine.cpu_value", self.cpu_value), _int("machine.memory_value", self.memory_value)
         storage = None if self.storage is None else _int("machine.storage", self.storage)
         if self.is_gpu:
