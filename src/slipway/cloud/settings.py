@@ -212,7 +212,7 @@ class Settings:
             raise ValidationError(f"{NAMESPACE}:ecsGpuInstanceType", "must be a GPU instance type with a size",
                                   got=ecs_gpu_type, allowed="e.g. g5.xlarge, g6.2xlarge, p3.2xlarge")
         gpu_ami_parameter = v.string("gpuAmiParameter") or ""
-        gpu_ami_id = v.string("gpuAmiId")
+        gpu_ami_id = v.string("gpuAmiId") or None  # "" (Pulumi.yaml's default) is unset
         if gpu_ami_id is not None and not _AMI.match(gpu_ami_id):
             raise ValidationError(f"{NAMESPACE}:gpuAmiId", "is not an AMI id", got=gpu_ami_id, allowed="ami-<hex>")
         wants_gpu = bool(gpu_types) or v.integer("ecsGpuMaxInstances", minimum=0) > 0
@@ -226,7 +226,7 @@ class Settings:
         if retention not in LOG_RETENTION_DAYS:
             raise ValidationError(f"{NAMESPACE}:logRetentionDays", "is not a CloudWatch retention value",
                                   got=retention, allowed=[str(d) for d in LOG_RETENTION_DAYS])
-        prefect_url = v.string("prefectApiUrl")
+        prefect_url = v.string("prefectApiUrl") or None  # "" (Pulumi.yaml's default) is unset
         if prefect_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", prefect_url):
             raise ValidationError(f"{NAMESPACE}:prefectApiUrl", "must be an http(s) URL", got=prefect_url,
                                   allowed="e.g. http://127.0.0.1:4200/api")
