@@ -21,6 +21,7 @@ from slipway.runs.webhook import WebhookConfig, create_app
 from tests.harness.dockerd import Dockerd
 from tests.harness.gitd import GitDaemon
 from tests.harness.moto import CREDENTIALS, REGION, Moto
+from tests.harness.slack import SlackReceiver
 from tests.runs.conftest import BatchStack, make_stack
 from tests.runs.dvcproject import Project, make_project, result_of
 from tests.runs.test_webhook import bb_headers, bitbucket_push, gh_headers, github_push
@@ -113,6 +114,13 @@ def test_local_runner_same_loop_without_batch(moto_docker: Moto, dockerd: Docker
     for k, v in CREDENTIALS.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("SLIPWAY_BATCH_QUEUES", raising=False)
+    slack, statuses = SlackReceiver(), SlackReceiver()  # both record JSON POSTs on loopback
+    host, port = statuses.server.server_address[:2]
+    monkeypatch.setenv("SLIPWAY_SLACK_WEBHOOK", slack.url)
+    monkeypatch.setenv("SLIPWAY_STATUS_API", "github")
+    monkeypatch.setenv("SLIPWAY_STATUS_API_URL", f"http://{host!s}:{port}")
+    monkeypatch.setenv("SLIPWAY_STATUS_REPO", "team/segmenter")
+    monkeypatch.setenv("SLIPWAY_STATUS_TOKEN", "ghs_status_token_value")
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_docker.url)
     s3.create_bucket(Bucket="dvc-local")
     project: Project = make_project(git_daemon, tmp_path / "segmenter", "segmenter", moto_docker.url, "dvc-local")
@@ -123,6 +131,12 @@ def test_local_runner_same_loop_without_batch(moto_docker: Moto, dockerd: Docker
     assert f"segmenter-{sha[:7]}" in out.stdout and "SUCCEEDED" in out.stdout
     branch = f"refs/heads/experiment/{sha[:7]}"
     assert project.pushed_output(s3, branch) == "lr=0.01 sum=10\n"
+    # reported back: the commit status (GitHub API shape) and Slack
+    (status,) = statuses.posts
+    assert status.path == f"/repos/team/segmenter/statuses/{sha}"
+    assert status.body["state"] == "success" and status.body["context"] == "slipway/run"
+    assert f"experiment/{sha[:7]}" in status.body["description"]
+    assert len(slack.texts()) == 1 and f"segmenter@{sha[:7]}" in slack.texts()[0] and "succeeded" in slack.texts()[0]
     again = _slipway("submit", "--commit", sha, "--repo-dir", str(project.work), *common)
     assert again.returncode == 0 and "duplicate" in again.stdout
     listed = _slipway("list", *common)
@@ -133,3 +147,6 @@ def test_local_runner_same_loop_without_batch(moto_docker: Moto, dockerd: Docker
     assert result_of(logs.stdout)["ref"] == f"experiment/{sha[:7]}"
     nothing = project.commit("prose only")
     assert _slipway("submit", "--commit", nothing, "--repo-dir", str(project.work), *common).returncode == 3
+    assert "ghs_status_token_value" not in logs.stdout + out.stdout + out.stderr
+    slack.stop()
+    statuses.stop()

@@ -1,0 +1,54 @@
+"""The job runner's own rules (inputs, credentials, failures) without a container; the full run is in
+test_e2e.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slipway.errors import ValidationError
+from slipway.runs.job import JobResult, JobSpec, _exp_name, _git_env, run_job
+from tests.harness.procs import free_port
+
+ENV = {"SLIPWAY_RUN_REPO": "detector", "SLIPWAY_RUN_COMMIT": "ABCDEF0123", "SLIPWAY_RUN_CLONE_URL": "git://x/r.git"}
+
+
+def test_spec_from_env() -> None:
+    spec = JobSpec.from_env(ENV, "exp", ["-S", "lr=1"])
+    assert (spec.commit, spec.sha7, spec.mode, spec.args) == ("abcdef0123", "abcdef0", "exp", ("-S", "lr=1"))
+    for key, value, field in [("SLIPWAY_RUN_COMMIT", "", "SLIPWAY_RUN_COMMIT"),
+                              ("SLIPWAY_RUN_COMMIT", "main; rm -rf /", "SLIPWAY_RUN_COMMIT"),
+                              ("SLIPWAY_RUN_CLONE_URL", "", "SLIPWAY_RUN_CLONE_URL"),
+                              ("SLIPWAY_STATUS_API", "gitlab", "SLIPWAY_STATUS_API")]:
+        with pytest.raises(ValidationError) as err:
+            JobSpec.from_env({**ENV, key: value}, "repro", [])
+        assert err.value.field == field
+    with pytest.raises(ValidationError, match="--mode"):
+        JobSpec.from_env(ENV, "shell", [])
+
+
+def test_token_reaches_git_through_its_environment_only() -> None:
+    spec = JobSpec.from_env({**ENV, "SLIPWAY_RUN_CLONE_URL": "https://git.example/r.git",
+                             "SLIPWAY_GIT_TOKEN": "tok-123"}, "repro", [])
+    assert "tok-123" not in repr(spec)
+    env = _git_env(spec, spec.git_token)
+    assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
+    assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
+    assert not any(k.startswith("SLIPWAY_GIT") for k in env)  # DVC stages never see the token variable
+    assert "GIT_CONFIG_COUNT" not in _git_env(JobSpec.from_env(ENV, "repro", []), "tok-123")  # git:// gets none
+
+
+def test_exp_name_from_args() -> None:
+    assert _exp_name(["-S", "a=1", "--name", "big"]) == "big"
+    assert _exp_name(["-n", "x"]) == "x" and _exp_name(["--name=y"]) == "y" and _exp_name(["-S", "a"]) is None
+
+
+def test_failed_step_is_reported_with_its_exit_code(tmp_path: Path) -> None:
+    seen: list[JobResult] = []
+    spec = JobSpec.from_env({**ENV, "SLIPWAY_RUN_CLONE_URL": f"git://127.0.0.1:{free_port()}/none.git",
+                             "SLIPWAY_RUN_WORKDIR": str(tmp_path)}, "repro", [])
+    result = run_job(spec, reporters=[lambda s, r: seen.append(r)])
+    assert result.exit_code != 0 and not result.ok
+    assert result.summary.startswith("clone failed") and seen == [result]
+    assert result.steps[0]["step"] == "clone"
