@@ -43,7 +43,7 @@ def cloud() -> None:
 @cloud.command("check")
 @click.option("--stack", "stack", required=True, help="Stack name: reads Pulumi.<stack>.yaml.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Pulumi project folder (default: the repository's pulumi/).")
+              help="Pulumi project folder (default: $SLIPWAY_PULUMI_DIR, ., or a checkout's pulumi/).")
 def check(stack: str, directory: Path | None) -> None:
     """Validate a stack's config file without the Pulumi CLI; print what `pulumi up` will name."""
     d = stack_outputs.project_dir(directory)
@@ -79,7 +79,7 @@ def check(stack: str, directory: Path | None) -> None:
 @click.argument("names", nargs=-1)
 @click.option("--stack", default=None, help="Stack name (default: the selected stack).")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Pulumi project folder (default: the repository's pulumi/).")
+              help="Pulumi project folder (default: $SLIPWAY_PULUMI_DIR, ., or a checkout's pulumi/).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--pulumi", "pulumi_bin", default="pulumi", show_default=True, help="The Pulumi CLI.")
 def outputs(names: tuple[str, ...], stack: str | None, directory: Path | None, as_json: bool,
@@ -112,5 +112,5 @@ def pools(api_url: str) -> None:
 
 @cloud.command("config-reference")
 def reference() -> None:
-    """Print the config key reference block that pulumi/Pulumi.yaml carries."""
+    """Print the config key reference block that Slipway's Pulumi.yaml carries."""
     click.echo(config_reference(), nl=False)

@@ -17,16 +17,21 @@ from typing import Any
 
 from slipway.errors import NotFound, SlipwayError, ValidationError
 
+#: ``pulumi/`` of a Slipway checkout, when the package runs from one (an installed package has none).
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "pulumi"
 
 
 def project_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """The Pulumi project: ``path``, else ``$SLIPWAY_PULUMI_DIR``, else the repository's ``pulumi/``."""
-    d = Path(path or os.environ.get("SLIPWAY_PULUMI_DIR") or DEFAULT_DIR)
-    if not (d / "Pulumi.yaml").exists():
-        raise ValidationError("project_dir", "has no Pulumi.yaml", got=str(d),
-                              allowed="the folder holding Slipway's Pulumi.yaml (the repository's pulumi/)")
-    return d
+    """The Pulumi project: ``path``, else ``$SLIPWAY_PULUMI_DIR``, else the current directory when it
+    holds a ``Pulumi.yaml``, else the checkout's ``pulumi/`` (running from a Slipway checkout)."""
+    given = path or os.environ.get("SLIPWAY_PULUMI_DIR")
+    candidates = [Path(given)] if given else [Path.cwd(), DEFAULT_DIR]
+    for d in candidates:
+        if (d / "Pulumi.yaml").exists():
+            return d
+    raise ValidationError("project_dir", "has no Pulumi.yaml", got=str(candidates[0]),
+                          allowed="the folder of the stack's Pulumi.yaml: --dir PATH, $SLIPWAY_PULUMI_DIR "
+                                  "or the current directory (in a Slipway checkout: pulumi/)")
 
 
 def stack_outputs(stack: str | None = None, *, directory: str | os.PathLike[str] | None = None,
