@@ -51,6 +51,7 @@ _value:
 
 def fleet_problems(hosts: list[str], hostvars: Any) -> list[str]:
     from ansible_collections.slipway.infra.plugins.filter.fleet import fleet
+
     from slipway.fleet import fleet_problems as problems
 
     return problems(fleet(hosts, hostvars))

@@ -7,17 +7,20 @@ with ``put_archive`` before it starts, so they never show in ``docker inspect``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import docker
 import docker.errors
+import paramiko
+import requests
 from docker.types import DeviceRequest, Mount
 
 from slipway.errors import EngineError, ValidationError
@@ -85,7 +88,7 @@ def container_spec(v: VesselContainer) -> dict[str, Any]:
     if v.network_mode == "host":
         spec["network_mode"] = "host"
     else:
-        spec["ports"] = {"22/tcp": v.ssh_port, "8888/tcp": v.jupyter_port}
+        spec["ports"] = {"22/tcp": v.ssh_port, "8888/tcp": ("127.0.0.1", v.jupyter_port)}
     if v.gpu_uuids:
         spec["device_requests"] = [DeviceRequest(device_ids=list(v.gpu_uuids), capabilities=[["gpu"]])]
     return spec
@@ -94,9 +97,12 @@ def container_spec(v: VesselContainer) -> dict[str, Any]:
 def vessel_env_file(v: VesselContainer) -> str:
     inner_ssh, inner_jupyter = (v.ssh_port, v.jupyter_port) if v.network_mode == "host" else (22, 8888)
     listen = v.listen if v.network_mode == "host" else "0.0.0.0"
+    # Jupyter: loopback of the host (host network) or of the container, published on the host's loopback only
+    jupyter_listen = "127.0.0.1" if v.network_mode == "host" else "0.0.0.0"
     pairs = {"SLIPWAY_VESSEL": v.vessel, "SLIPWAY_USER": v.owner, "SLIPWAY_UID": str(v.uid),
              "SLIPWAY_HOME": v.home_dir, "SLIPWAY_SSH_PORT": str(inner_ssh),
-             "SLIPWAY_JUPYTER_PORT": str(inner_jupyter), "SLIPWAY_LISTEN": listen}
+             "SLIPWAY_JUPYTER_PORT": str(inner_jupyter), "SLIPWAY_LISTEN": listen,
+             "SLIPWAY_JUPYTER_LISTEN": jupyter_listen}
     return "".join(f"{k}='{val}'\n" for k, val in pairs.items())
 
 
@@ -122,7 +128,7 @@ def tar_files(files: Mapping[str, tuple[bytes, int]]) -> bytes:
 
 
 class Engine:
-    """One host's Docker Engine."""
+    """One host's Docker Engine. Every failure reaches the caller as one EngineError line: host, step, why."""
 
     def __init__(self, url: str, host: str = "", timeout: int = 60) -> None:
         self.url = url
@@ -142,27 +148,45 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _step(self, what: str) -> Iterator[None]:
+        """Map the SDK's and the transport's errors (the daemon died, the SSH link dropped) to EngineError."""
+        try:
+            yield
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as exc:
+            raise EngineError(f"host {self.host}: {what} failed: {_short(exc)}") from None
+        except (requests.exceptions.RequestException, docker.errors.DockerException, OSError,
+                paramiko.SSHException, EOFError) as exc:
+            raise EngineError(f"host {self.host}: {what}: the Docker Engine at {self.url} cannot be reached "
+                              f"({type(exc).__name__}: {_short(exc)})") from None
+
     def capacity(self) -> dict[str, int]:
-        info = self.client.info()
+        with self._step("reading the engine's capacity"):
+            info = self.client.info()
         return {"cpus": int(info["NCPU"]), "memory_mib": int(info["MemTotal"]) // (1024 * 1024)}
 
     def has_nvidia_runtime(self) -> bool:
-        info = self.client.info()
+        with self._step("reading the engine's runtimes"):
+            info = self.client.info()
         return "nvidia" in (info.get("Runtimes") or {})
 
     def ensure_image(self, ref: str, *, pull: bool = True) -> None:
         try:
-            self.client.images.get(ref)
+            with self._step(f"looking up image {ref}"):
+                self.client.images.get(ref)
             return
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             pass
-        except docker.errors.APIError as exc:
-            raise EngineError(f"host {self.host}: cannot look up image {ref}: {_short(exc)}") from None
         if pull:
             try:
-                self.client.images.pull(ref)
+                with self._step(f"pulling {ref}"):
+                    self.client.images.pull(ref)
                 return
-            except docker.errors.APIError as exc:
+            except EngineError as exc:
+                why = str(exc).split(": ", 2)[-1]
+            except docker.errors.NotFound as exc:
                 why = _short(exc)
         else:
             why = "pulling is off"
@@ -171,54 +195,57 @@ class Engine:
                               allowed="an image present on the host or pullable from a registry it reaches")
 
     def create(self, spec: Mapping[str, Any], files: Mapping[str, tuple[bytes, int]]) -> str:
-        try:
+        with self._step(f"creating {spec.get('name')}"):
             ct = self.client.containers.create(**spec)
             ct.put_archive("/", tar_files(files))
-        except docker.errors.APIError as exc:
-            raise EngineError(f"host {self.host}: creating {spec.get('name')} failed: {_short(exc)}") from None
         return str(ct.id)
 
     def start(self, container_id: str) -> None:
         try:
-            self.client.api.start(container_id)
-        except docker.errors.APIError as exc:
-            text = _short(exc)
-            if "could not select device driver" in text:
-                raise EngineError(f"host {self.host}: {GPU_DRIVER_HINT} (Docker said: {text})") from None
-            raise EngineError(f"host {self.host}: starting the container failed: {text}") from None
+            with self._step("starting the container"):
+                self.client.api.start(container_id)
+        except EngineError as exc:
+            if "could not select device driver" in str(exc):
+                raise EngineError(f"host {self.host}: {GPU_DRIVER_HINT} (Docker said: "
+                                  f"{str(exc).split('failed: ', 1)[-1]})") from None
+            raise
 
     def remove(self, name_or_id: str) -> bool:
         """Stop and remove; True when something was removed. Missing is fine."""
         try:
-            self.client.api.remove_container(name_or_id, force=True, v=False)
+            with self._step(f"removing {name_or_id}"):
+                self.client.api.remove_container(name_or_id, force=True, v=False)
             return True
         except docker.errors.NotFound:
             return False
-        except docker.errors.APIError as exc:
+        except EngineError as exc:
             if "already in progress" in str(exc):
                 return True
-            raise EngineError(f"host {self.host}: removing {name_or_id} failed: {_short(exc)}") from None
+            raise
+
+    def _inspect(self, name_or_id: str) -> dict[str, Any] | None:
+        try:
+            with self._step(f"inspecting {name_or_id}"):
+                got: dict[str, Any] = self.client.api.inspect_container(name_or_id)
+                return got
+        except docker.errors.NotFound:
+            return None
 
     def state(self, name_or_id: str) -> str | None:
         """``running``, ``exited``, ``created``, ... or None when there is no such container."""
-        try:
-            ct = self.client.api.inspect_container(name_or_id)
-        except docker.errors.NotFound:
-            return None
-        return str(ct["State"]["Status"])
+        ct = self._inspect(name_or_id)
+        return None if ct is None else str(ct["State"]["Status"])
 
     def alive(self, name_or_id: str) -> bool:
         """Running and never restarted (during a launch a restart means the start script failed)."""
-        try:
-            ct = self.client.api.inspect_container(name_or_id)
-        except docker.errors.NotFound:
-            return False
-        return bool(ct["State"]["Status"] == "running" and not ct.get("RestartCount"))
+        ct = self._inspect(name_or_id)
+        return bool(ct is not None and ct["State"]["Status"] == "running" and not ct.get("RestartCount"))
 
     def logs_tail(self, name_or_id: str, lines: int = 20) -> str:
         try:
-            out = self.client.api.logs(name_or_id, tail=lines)
-        except docker.errors.APIError:
+            with self._step("reading the container log"):
+                out = self.client.api.logs(name_or_id, tail=lines)
+        except (EngineError, docker.errors.NotFound):
             return ""
         return out.decode(errors="replace") if isinstance(out, bytes) else str(out)
 
@@ -226,12 +253,15 @@ class Engine:
         return wait_ssh(address, port, timeout, alive)
 
     def managed(self) -> dict[str, dict[str, Any]]:
-        """Slipway's containers on this host, by vessel name: {state, id, owner}."""
+        """Slipway's containers on this host, by vessel name: {state, id, owner, reservation, cpuset}."""
         out = {}
-        for c in self.client.api.containers(all=True, filters={"label": f"{LABEL_PREFIX}managed=true"}):
+        with self._step("listing Slipway's containers"):
+            listed = self.client.api.containers(all=True, filters={"label": f"{LABEL_PREFIX}managed=true"})
+        for c in listed:
             lab = c.get("Labels") or {}
-            out[lab.get(f"{LABEL_PREFIX}vessel", "")] = {"state": c.get("State"), "id": c.get("Id"),
-                                                          "owner": lab.get(f"{LABEL_PREFIX}owner")}
+            out[lab.get(f"{LABEL_PREFIX}vessel", "")] = {
+                "state": c.get("State"), "id": c.get("Id"), "owner": lab.get(f"{LABEL_PREFIX}owner"),
+                "reservation": lab.get(f"{LABEL_PREFIX}reservation"), "gpus": lab.get(f"{LABEL_PREFIX}gpus", "")}
         return out
 
 

@@ -16,6 +16,15 @@ ANY_QUEUE = "any"
 SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                  "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
 _SIZE_RE = re.compile(r"[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*([a-zA-Z]*)[ \t]*")
+MIN_MEMORY_MIB = 6  # the Docker Engine refuses a memory limit below 6 MB
+# The reference grammar the Docker Engine uses (distribution/reference): [domain[:port]/]path[:tag][@digest]
+_DOMAIN_COMP = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMP}(?:\.{_DOMAIN_COMP})*(?::[0-9]+)?)"
+_PATH_COMP = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_RE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMP}(?:/{_PATH_COMP})*)"
+                      rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?")
 _SIZE_UNITS = {"": 1024, "g": 1024, "gb": 1024, "gib": 1024, "m": 1, "mb": 1, "mib": 1,
                "t": 1024 * 1024, "tb": 1024 * 1024, "tib": 1024 * 1024}
 
@@ -97,6 +106,24 @@ def validate_user(value: Any) -> str:
     return value
 
 
+def validate_image(value: Any) -> str:
+    """An image reference by the grammar the Docker Engine applies (so it cannot name another endpoint)."""
+    allowed = "[registry[:port]/]path[:tag][@digest] with lower-case path components, e.g. slipway/vessel:latest"
+    if not isinstance(value, str) or len(value) > 255:
+        raise ValidationError("image", "not a valid image reference", allowed=allowed, got=value)
+    m = IMAGE_RE.fullmatch(value)
+    first = value.split("/", 1)[0]
+    if m and m.group("domain") and "/" in value and not ("." in first or ":" in first or first == "localhost"):
+        m = IMAGE_RE.fullmatch(value) if first == first.lower() else None  # a path component, not a domain
+    if m is None:
+        lower = value.lower()
+        problem = ("repository names must be lower case" if lower != value and IMAGE_RE.fullmatch(
+            value.split("/", 1)[0] + "/" + lower.split("/", 1)[1] if "/" in value else lower) else
+                   "not a valid image reference")
+        raise ValidationError("image", problem, allowed=allowed, got=value)
+    return value
+
+
 def validate_ssh_public_key(value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError("ssh_public_key", "must be an OpenSSH public key line",
@@ -136,10 +163,10 @@ def build_request(*, user: Any, name: Any = None, gpus: Any = 0, queue: Any = No
                               allowed="a hardware class such as a100, rtx3090 or cpu", got=queue)
     cpus_n = parse_int("cpus", default_cpus if cpus in (None, "") else cpus, minimum=1, maximum=1024)
     mem = parse_size_mib("memory", default_memory if memory in (None, "") else memory)
-    image_s = default_image if image in (None, "") else image
-    if not isinstance(image_s, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", image_s):
-        raise ValidationError("image", "not a valid image reference",
-                              allowed="[registry/]repository[:tag|@digest]", got=image_s)
+    image_s = validate_image(default_image if image in (None, "") else image)
+    if mem < MIN_MEMORY_MIB:
+        raise ValidationError("memory", "below the container engine's minimum",
+                              allowed=f"at least {MIN_MEMORY_MIB} MiB", got=memory)
     key = ""
     if ssh_public_key not in (None, ""):
         key = validate_ssh_public_key(ssh_public_key)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import pwd
 import re
 import secrets
 import socket
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -39,13 +39,14 @@ from slipway.engine import (
 from slipway.errors import NotFound, SlipwayError, ValidationError
 from slipway.fleet import sync_fleet
 from slipway.hints import hint
-from slipway.identity import Actor, as_actor, local_user, require_manage
-from slipway.ledger import Ledger, Vessel, default_data_dir, utcnow
+from slipway.identity import Actor, as_actor, local_user, require_manage, system_actor
+from slipway.ledger import LEASE_SECONDS, Ledger, Vessel, default_data_dir, utcnow
 from slipway.network.sshconfig import SshConfig, SshEntry
 from slipway.network.tailscale import Tailscale
 from slipway.request import VesselRequest, format_mib
 
 PUBLIC_KEY_FILES = ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
+LEASE_RENEW_SECONDS = 10.0
 
 
 def current_user() -> str:
@@ -164,19 +165,41 @@ class VesselService:
             n += 1
         return replace(req, name=f"{base}-{n}")
 
+    def _check_name(self, name: str) -> None:
+        """Refuse names that would capture another SSH target: localhost, a fleet host, a Host of ~/.ssh/config."""
+        if name == "localhost" or name in {h.name for h in self.ledger.hosts()}:
+            raise ValidationError("name", f"{name!r} is the name of a host: `ssh {name}` would reach the vessel "
+                                          "instead", allowed="a name that is not localhost or a fleet host's name")
+        claimed = self.ssh.claimed(name)
+        if claimed:
+            raise ValidationError("name", f"your ~/.ssh/config already answers {name!r} ({claimed!r})",
+                                  allowed="a name no Host pattern of your SSH config matches")
+
     def launch(self, req: VesselRequest, *, actor: Actor | str | None = None, check: bool = False,
-               identity_file: str | None = None) -> LaunchResult:
+               identity_file: str | None = None, replace_existing: bool = False) -> LaunchResult:
         who = self.actor(actor if actor is not None else req.user)
         if req.user != who.name and not who.admin:
             raise ValidationError("user", f"{who.name} may not launch a vessel for {req.user}",
                                   allowed=f"{who.name} (only admins launch for others)")
         req = self.with_name(req)
+        self._check_name(req.name)
         existing = self.ledger.vessel(req.name)
         if existing is not None and existing.active:
             if existing.owner != req.user:
                 raise ValidationError("name", f"a vessel named {req.name!r} already exists and belongs to "
                                               f"{existing.owner}", allowed="a name no other user's vessel has")
-            return LaunchResult(False, existing.as_dict(), self.summary(existing), {"host": existing.host})
+            differ = _differences(req, existing)
+            if differ and not replace_existing:
+                raise ValidationError("name", f"{req.name} is already {existing.state} with another spec: "
+                                              + "; ".join(differ),
+                                      allowed="the same spec, another name, or replace it (--replace / replace=true)")
+            if existing.state != "running" and not differ:
+                raise ValidationError("name", f"{req.name} is {existing.state}, not running",
+                                      allowed=f"wait, or `{hint('reconcile', self.settings.face)}` first")
+            if not differ:
+                return LaunchResult(False, existing.as_dict(), self.summary(existing), {"host": existing.host})
+            if not check:
+                self.stop(req.name, actor=who, reason=f"replaced by a new launch ({'; '.join(differ)})")
         p = self.ledger.plan(req)
         if check:
             after = {"name": req.name, "host": p.host, "gpus": list(p.gpu_uuids), "cpuset": p.cpuset,
@@ -205,8 +228,15 @@ class VesselService:
         except BaseException as exc:
             undone = steps.run()
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.ledger.release(vessel.name, who, state="failed", reason=f"launch failed: {reason}",
-                                rolled_back=[*undone, "reservation released"])
+            if any(u.startswith("container removed: FAILED") for u in undone):
+                # the container may still run (a daemon that died with live-restore): keep what it holds,
+                # so nothing is given twice; the next reconcile or stop finishes the removal
+                self.ledger.update_vessel(vessel.name, who, "launch-failed", state="stopping",
+                                          end_reason=f"launch failed: {reason}", lease_until=None,
+                                          rolled_back=undone, kept="reservation (container not confirmed gone)")
+            else:
+                self.ledger.release(vessel.name, who, state="failed", reason=f"launch failed: {reason}",
+                                    rolled_back=[*undone, "reservation released"])
             raise
         timings["total"] = time.monotonic() - t0
         return LaunchResult(True, vessel.as_dict(), self.summary(vessel),
@@ -252,7 +282,12 @@ class VesselService:
         eng.start(cid)
         timings["container"] = time.monotonic() - t1
 
+        renewed = [time.monotonic()]
+
         def alive() -> bool:
+            if time.monotonic() - renewed[0] > LEASE_RENEW_SECONDS:  # this launcher is alive: keep the lease
+                self.ledger.renew_lease(v.name, LEASE_SECONDS)
+                renewed[0] = time.monotonic()
             return eng.alive(cid)
 
         t1 = time.monotonic()
@@ -270,7 +305,8 @@ class VesselService:
             raise type(exc)(f"{exc}; container log:\n{tail}" if tail else str(exc)) from None
         timings["ssh_ready"] = time.monotonic() - t1
         steps.push("ssh entry removed", lambda: self.ssh.remove(v.name))
-        self.ssh.add(SshEntry(v.name, address, v.ssh_port, req.user, host_pub, identity_file))
+        forward = v.jupyter_port if self.settings.jupyter and ts is None else None
+        self.ssh.add(SshEntry(v.name, address, v.ssh_port, req.user, host_pub, identity_file, forward))
         if self.settings.jupyter:
             tp = self._token_path(v.name)
             steps.push("jupyter token removed", lambda: tp.unlink(missing_ok=True))
@@ -292,7 +328,8 @@ class VesselService:
             vessel=v.name, owner=req.user, reservation=v.id, image=req.image, gpu_uuids=v.gpu_uuids,
             cpuset=v.cpuset, cpus=v.cpus, memory_mib=v.memory_mib, shm_mib=v.shm_mib, ssh_port=v.ssh_port,
             jupyter_port=v.jupyter_port, network_mode=host.network_mode, listen=listen,
-            home=self.settings.home, uid=_uid_for(req.user), extra_env=self.settings.extra_env,
+            home=self.settings.home, uid=vessel_uid(req.user, self.settings.uid_base),
+            extra_env=self.settings.extra_env,
             labels={f"slipway.{k}": val for k, val in req.labels.items()})
 
     def _token_path(self, name: str) -> Path:
@@ -362,6 +399,63 @@ class VesselService:
                                                               "on its host: ledger reconciled")
         return "gone" if st is None else str(st)
 
+    def reconcile_fleet(self, *, hosts: list[str] | None = None, check: bool = False,
+                        actor: Actor | None = None, now: datetime | None = None) -> list[Repair]:
+        """Compare every host's containers (by Slipway's labels) with the ledger and repair what disagrees.
+
+        One list call per host. A container the ledger does not hold as active is removed; a ``running``
+        vessel whose container is gone or stopped is marked lost (its GPUs, CPUs and ports released); a
+        ``starting`` vessel whose launcher's lease ran out is rolled back; a ``stopping`` one is finished.
+        ``check`` says what it would do and changes nothing.
+        """
+        who = actor or system_actor("reconcile")
+        now = now or utcnow()
+        wanted = set(hosts) if hosts else None
+        repairs: list[Repair] = []
+        for h in self.ledger.hosts():
+            if wanted is not None and h.name not in wanted:
+                continue
+            try:
+                found = self.engine(h.name, h.docker_url).managed()
+            except SlipwayError as exc:
+                repairs.append(Repair("", h.name, "engine unreachable", "none", str(exc).splitlines()[0]))
+                continue
+            repairs += self._reconcile_host(h, found, who, now, check)
+        return repairs
+
+    def _reconcile_host(self, h: Any, found: dict[str, dict[str, Any]], who: Actor, now: datetime,
+                        check: bool) -> list[Repair]:
+        out: list[Repair] = []
+        active = {v.name: v for v in self.ledger.vessels(host=h.name)}
+        eng = self.engine(h.name, h.docker_url)
+        for name, c in sorted(found.items()):
+            v = active.get(name)
+            if v is None:
+                out.append(Repair(name, h.name, f"container {c['state']} but the ledger holds no active vessel",
+                                  "remove container", "an orphan holds CPUs/GPUs the ledger may give away"))
+                if not check:
+                    eng.remove(str(c["id"]))
+                    self.ledger.record(who, "reconcile", name, h.name, finding="orphan container",
+                                       done="container removed", container_state=c["state"])
+        for name, v in sorted(active.items()):
+            got = found.get(name)
+            state = got["state"] if got else None
+            if v.state == "running" and state in RUNNING:
+                continue
+            if v.state == "starting" and (v.lease_until is None or v.lease_until > now):
+                continue  # a launch in progress
+            if v.state == "running":
+                finding, final = f"running in the ledger, container {state or 'gone'}", "lost"
+            elif v.state == "starting":
+                finding, final = "starting, but its launcher stopped renewing its lease", "failed"
+            else:
+                finding, final = f"stopping, container {state or 'gone'}", "stopped"
+            out.append(Repair(name, h.name, finding, f"mark {final}, release", "the ledger must match the host"))
+            if not check:
+                steps = self._teardown(v)
+                self.ledger.release(name, who, state=final, reason=f"reconcile: {finding}", steps=steps)
+        return out
+
     def info(self, name: str) -> dict[str, Any]:
         v = self.ledger.vessel(name)
         if v is None:
@@ -380,7 +474,8 @@ class VesselService:
         return d
 
     def jupyter_url(self, v: Vessel) -> str:
-        return f"http://{v.address or v.host_address}:{v.jupyter_port}/"
+        """Jupyter listens on loopback only: through the tailnet, else through `ssh <vessel>`'s LocalForward."""
+        return f"http://{v.tailscale_ip or 'localhost'}:{v.jupyter_port}/"
 
     def summary(self, v: Vessel) -> str:
         gpus = ", ".join(v.gpu_uuids) if v.gpu_uuids else "none"
@@ -393,6 +488,23 @@ class VesselService:
             lines.append(f"  Jupyter: {self.jupyter_url(v)}  (token: cat {self._token_path(v.name)})")
         lines.append(f"  Stop:    {hint('stop', face, name=v.name)}")
         return "\n".join(lines)
+
+
+RUNNING = ("running", "restarting", "paused")
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One disagreement between a host and the ledger, and what reconcile did (or would do) about it."""
+
+    vessel: str
+    host: str
+    finding: str
+    action: str
+    why: str
+
+    def row(self) -> dict[str, str]:
+        return {"vessel": self.vessel or "-", "host": self.host, "finding": self.finding, "action": self.action}
 
 
 LIST_COLUMNS = ("name", "owner", "host", "gpus", "cpus", "cpuset", "state", "age", "address")
@@ -450,14 +562,26 @@ def _foreign_ports(h: Any) -> set[int]:
     return busy
 
 
-def _uid_for(user: str) -> int:
+UID_SPAN = 65536
+
+
+def vessel_uid(user: str, base: int) -> int:
+    """The owner's uid inside vessels: from a range no host account uses (``slipway_uid_base``), the same
+    for a user on every host, so a host account can never read a vessel process's /proc by uid."""
     if user == "root":
         return 0
-    try:
-        uid = pwd.getpwnam(user).pw_uid
-        return uid if uid >= 1000 else 1000
-    except KeyError:
-        return 1000
+    return base + zlib.crc32(user.encode()) % UID_SPAN
+
+
+def _differences(req: VesselRequest, v: Vessel) -> list[str]:
+    """What a relaunch asks for that the running vessel does not have."""
+    out = []
+    for what, asked, has in (("gpus", req.gpus, len(v.gpu_uuids)), ("cpus", req.cpus, v.cpus),
+                             ("memory", format_mib(req.memory_mib), format_mib(v.memory_mib)),
+                             ("image", req.image, v.image)):
+        if asked != has:
+            out.append(f"{what} {has} (asked {asked})")
+    return out
 
 
 @contextlib.contextmanager

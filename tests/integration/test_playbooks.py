@@ -69,7 +69,7 @@ def test_launch_connect_list_status_stop(play: Any, home: Path, user_key: Path, 
 
     stopped = play("stop_vessel.yml", "-e", "vessel=pb-1")
     assert stopped.returncode == 0 and "pb-1 stopped" in stopped.stdout
-    assert ledger_state(play.ledger_url) == ([], {"gpus": [], "cpus": []})
+    assert ledger_state(play.ledger_url) == ([], {"gpus": [], "cpus": [], "ports": []})
     assert "pb-1" not in (home / ".ssh" / "slipway" / "config").read_text()
 
 
@@ -94,7 +94,7 @@ def test_bad_input_fails_cleanly_and_leaves_nothing(play: Any, dockerd: Dockerd,
     out = play("launch_vessel.yml", *args)
     assert out.returncode != 0
     assert words in out.stdout, out.stdout[-2000:]
-    assert ledger_state(play.ledger_url) == ([], {"gpus": [], "cpus": []})
+    assert ledger_state(play.ledger_url) == ([], {"gpus": [], "cpus": [], "ports": []})
     c = dockerd.client()
     try:
         assert c.containers.list(all=True, filters={"label": "slipway.managed=true"}) == []
@@ -116,7 +116,7 @@ def test_check_mode_shows_placement_and_reserves_nothing(play: Any) -> None:
     out = play("launch_vessel.yml", "-e", "vessel=dry", check=True)
     assert out.returncode == 0, out.stdout
     assert "would launch dry on localhost" in out.stdout
-    assert ledger_state(play.ledger_url) == ([], {"gpus": [], "cpus": []})
+    assert ledger_state(play.ledger_url) == ([], {"gpus": [], "cpus": [], "ports": []})
 
 
 def test_secrets_never_reach_output_at_any_verbosity(play: Any, tailscale: StandIn, ts_image: Any) -> None:

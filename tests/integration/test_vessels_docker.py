@@ -85,7 +85,7 @@ def test_launch_ssh_jupyter_stop(make_service: Any, dockerd: Dockerd, vessel_ima
     stopped = svc.stop("nb-1", actor="alice")
     assert stopped.changed and stopped.vessel["state"] == "stopped"
     assert "slipway-nb-1" not in containers(dockerd)
-    assert svc.ledger.allocations() == {"gpus": [], "cpus": []}
+    assert svc.ledger.allocations() == {"gpus": [], "cpus": [], "ports": []}
     assert "nb-1" not in (home / ".ssh" / "slipway" / "config").read_text()
     assert "slipway-nb-1" not in (home / ".ssh" / "slipway" / "known_hosts").read_text()
     assert not svc.stop("nb-1", actor="alice").changed  # stopping twice is a no-op
@@ -123,7 +123,7 @@ def test_host_without_nvidia_runtime_gives_a_clear_error_and_rolls_back(
                                           ".*could not select device driver"):
         svc.launch(req(user_key, name="g-x", gpus=1, image="slipway/tiny:1"))
     assert containers(plain_dockerd) == []
-    assert svc.ledger.vessels() == [] and svc.ledger.allocations() == {"gpus": [], "cpus": []}
+    assert svc.ledger.vessels() == [] and svc.ledger.allocations() == {"gpus": [], "cpus": [], "ports": []}
     [ended] = svc.ledger.vessels(active=False)
     assert ended.state == "failed" and "NVIDIA" in (ended.end_reason or "")
 
@@ -145,7 +145,7 @@ def test_failure_after_reservation_rolls_everything_back(make_service: Any, dock
     with pytest.raises(EngineError, match="stopped before sshd answered(.|\n)*no /usr/sbin/sshd"):
         svc.launch(req(user_key, name="broken", image="slipway/debian-base:bookworm"))
     assert containers(dockerd) == []
-    assert svc.ledger.vessels() == [] and svc.ledger.allocations() == {"gpus": [], "cpus": []}
+    assert svc.ledger.vessels() == [] and svc.ledger.allocations() == {"gpus": [], "cpus": [], "ports": []}
     assert not (home / ".ssh" / "slipway" / "config").exists() or \
         "broken" not in (home / ".ssh" / "slipway" / "config").read_text()
     last = svc.ledger.events()[-1]

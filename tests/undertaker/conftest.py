@@ -67,10 +67,26 @@ def silent_after_mon_11(t: int) -> float | None:
     return None if t >= MON_11 else idle_after_fri_15(t)
 
 
+MON_9 = ts(9, 9)
+
+
+def partly_observed_mon_9_to_11(t: int) -> float | None:
+    """Idle from Fri 15:00, but Mon 09:00-11:00 only the first 20 minutes of each hour have samples."""
+    return None if MON_9 <= t < MON_11 and t % 3600 >= 1200 else idle_after_fri_15(t)
+
+
+def silent_after_mon_11_10(t: int) -> float | None:
+    return None if t >= MON_11 + 600 else idle_after_fri_15(t)
+
+
 # Every GPU a test may give a vessel, with its history.
 GPUS = {
     "GPU-idle-0": idle_after_fri_15,     # idle from Fri 15:00 on
     "GPU-idle-1": idle_after_fri_15,
+    "GPU-idle-2": idle_after_fri_15,
+    "GPU-idle-3": idle_after_fri_15,
+    "GPU-partial-0": partly_observed_mon_9_to_11,  # hours Mon 09-11 only one third observed
+    "GPU-vanish-0": silent_after_mon_11_10,  # samples stop Mon 11:10
     "GPU-reset-0": reset_on_monday,      # idle from Fri 15:00, busy Mon 10:00-11:00
     "GPU-busy-0": lambda t: 60.0,        # always busy
     "GPU-gone-0": silent_after_mon_11,   # samples stop Mon 11:00 (container removed)
@@ -98,7 +114,7 @@ def prometheus(server_root: Path) -> Iterator[Prometheus]:
         build_tsdb(om, d)
         om.unlink()
 
-    tsdb = cached_tsdb(f"undertaker-tests-v1 {sorted(GPUS)} {HISTORY}", build)
+    tsdb = cached_tsdb(f"undertaker-tests-v2 {sorted(GPUS)} {HISTORY}", build)
     p = start_prometheus(server_root / "prometheus", tsdb)
     yield p
     p.stop()
@@ -149,12 +165,13 @@ class Site:
     home: Path
     made: list[str] = field(default_factory=list)
 
+    def host_spec(self, name: str, gpus: list[str], docker_url: str | None = None) -> HostSpec:
+        return HostSpec(name=f"h-{name}", queue=f"q-{name}", docker_url=docker_url or self.dockerd.url,
+                        address="127.0.0.1", cpus=2, memory_mib=4096,
+                        gpus=tuple(GpuSpec(i, u) for i, u in enumerate(gpus)), port_min=22000, port_max=22099)
+
     def vessel(self, name: str, gpus: list[str], *, owner: str = "alice", created: datetime | None = None) -> Vessel:
-        host = f"h-{name}"
-        self.ledger.sync_hosts([HostSpec(name=host, queue=f"q-{name}", docker_url=self.dockerd.url,
-                                         address="127.0.0.1", cpus=2, memory_mib=4096,
-                                         gpus=tuple(GpuSpec(i, u) for i, u in enumerate(gpus)),
-                                         port_min=22000, port_max=22099)])
+        self.ledger.sync_hosts([self.host_spec(name, gpus)])
         req = build_request(user=owner, name=name, gpus=len(gpus), queue=f"q-{name}", cpus=1, memory="1G",
                             require_key=False)
         self.ledger.reserve(req, actor=owner)

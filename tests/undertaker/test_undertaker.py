@@ -197,20 +197,24 @@ def test_unreachable_prometheus_is_an_error_and_no_action(site: Site) -> None:
     assert site.slack.posts == [] and dump_ledger(site.ledger) == before
 
 
-def test_slack_down_keeps_the_secret_and_retries_the_warning(site: Site) -> None:
+def test_slack_down_keeps_the_secret_and_retries_the_warning_from_the_outbox(site: Site) -> None:
     site.vessel("nb-slack", ["GPU-idle-0"])
     site.slack.fail_with = 500
     u = site.undertaker()
     res = u.run(at(9, 13))
     assert actions(res) == {"nb-slack": "warn"} and res.failed and "HTTP 500" in res.failed[0]
-    notices = u.notices()
-    assert [(n["kind"], n["delivered"]) for n in notices] == [("warn", False)]
-    text = repr(res) + res.table + dump_ledger(site.ledger) + repr(u.notifier) + repr(u.cfg)
+    assert res.done == []  # no "done: warned" beside the "failed:" line for the same message
+    assert [(e.topic, e.state, e.attempts) for e in u.outbox()] == [("warn", "pending", 1)]
+    assert u.notices() == []
+    text = repr(res) + res.table + dump_ledger(site.ledger) + repr(u.notifier) + repr(u.cfg) + repr(u.outbox())
     assert site.slack.secret not in text
     site.slack.fail_with = None
-    assert actions(u.run(at(9, 13, 30))) == {"nb-slack": "warn"}  # not delivered before: sent now
-    assert len(site.slack.posts) == 1
+    res = u.run(at(9, 13, 30))  # not delivered before: the recorded message is sent now, once
+    assert actions(res) == {"nb-slack": "warn"} and res.failed == [] and res.done == ["warned alice about nb-slack"]
+    assert len(site.slack.posts) == 1 and [(e.topic, e.state) for e in u.outbox()] == [("warn", "done")]
+    assert [(n["kind"], n["delivered"]) for n in u.notices()] == [("warn", True)]
     assert actions(u.run(at(9, 14))) == {"nb-slack": "keep"}
+    assert len(site.slack.posts) == 1
 
 
 def test_cli_run_and_keep(site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

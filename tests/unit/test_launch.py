@@ -132,6 +132,9 @@ class FakeSsh:
     def entry_text(self, name: str) -> str:
         return ""
 
+    def claimed(self, name: str) -> str | None:
+        return "Host prod-*" if name.startswith("prod-") else None
+
 
 class World:
     def __init__(self, tmp_path: Path, *, fail: str | None = None, tailscale: bool = False,

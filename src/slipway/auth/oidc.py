@@ -16,6 +16,7 @@ provider's key rotation is picked up without a restart and a flood of junk token
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,10 @@ class OidcSettings:
     jwks_refetch_seconds: float = 60.0
     http_timeout: float = 10.0
     scopes: tuple[str, ...] = ("openid", "email", "profile")
+    # Providers whose access tokens are opaque (Google, some Auth0 set-ups): ask the userinfo endpoint.
+    # Off by default: an opaque token carries no audience, so any client of the provider could present one.
+    opaque_via_userinfo: bool = False
+    userinfo_cache_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.issuer.startswith(("https://", "http://127.", "http://localhost")):
@@ -68,18 +73,24 @@ class OidcSettings:
                    leeway_seconds=float(raw.get("leeway_seconds", 30)),
                    algorithms=tuple(raw.get("algorithms", ALLOWED_ALGORITHMS)),
                    jwks_refetch_seconds=float(raw.get("jwks_refetch_seconds", 60)),
-                   scopes=tuple(raw.get("scopes", ("openid", "email", "profile"))))
+                   scopes=tuple(raw.get("scopes", ("openid", "email", "profile"))),
+                   opaque_via_userinfo=bool(raw.get("opaque_via_userinfo", False)))
 
 
-Fetch = Callable[[str], Any]
+Fetch = Callable[..., Any]
 
 
 def http_json(timeout: float) -> Fetch:
-    def fetch(url: str) -> Any:
+    def fetch(url: str, bearer: str | None = None) -> Any:
+        headers = {"Accept": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
         try:
-            r = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
+            r = requests.get(url, timeout=timeout, headers=headers)
         except requests.RequestException as exc:
             raise Unauthenticated(f"the identity provider cannot be reached ({type(exc).__name__})") from None
+        if r.status_code in (401, 403) and bearer is not None:
+            raise Unauthenticated("the identity provider does not accept this access token")
         if r.status_code != 200:
             raise Unauthenticated(f"the identity provider answered HTTP {r.status_code} for {url}")
         return r.json()
@@ -104,6 +115,7 @@ class OidcValidator:
         self._lock = threading.RLock()
         self._metadata: dict[str, Any] | None = None
         self._keys = _Keys()
+        self._userinfo: dict[str, tuple[float, dict[str, Any]]] = {}
         self.jwks_fetches = 0
 
     # ------------------------------------------------------------ discovery and keys
@@ -157,6 +169,8 @@ class OidcValidator:
     # ------------------------------------------------------------ validation
     def validate(self, token: str) -> dict[str, Any]:
         """The token's verified claims; Unauthenticated (never echoing the token) when anything is off."""
+        if token.count(".") != 2 and self.s.opaque_via_userinfo:
+            return self._opaque(token)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -193,6 +207,27 @@ class OidcValidator:
             except jwt.PyJWTError as exc:
                 raise Unauthenticated(f"the token is invalid ({type(exc).__name__})") from None
         raise Unauthenticated("the token's signature does not verify" + (f" ({type(last).__name__})" if last else ""))
+
+
+    def _opaque(self, token: str) -> dict[str, Any]:
+        """An opaque access token: valid when the provider's userinfo endpoint accepts it (cached briefly)."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._userinfo.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        url = self.metadata().get("userinfo_endpoint")
+        if not url:
+            raise Unauthenticated("the provider has no userinfo endpoint to check an opaque access token")
+        claims = self._fetch(str(url), bearer=token)
+        if not isinstance(claims, dict) or not claims.get("sub"):
+            raise Unauthenticated("the provider's userinfo answer has no subject")
+        with self._lock:
+            if len(self._userinfo) > 10_000:
+                self._userinfo.clear()
+            self._userinfo[key] = (now + self.s.userinfo_cache_seconds, claims)
+        return claims
 
 
 def _kty(k: jwt.PyJWK) -> str:

@@ -39,7 +39,8 @@ class Stack:
 
 
 def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
-                process_base_template: dict[str, Any] | None = None) -> Stack:
+                process_base_template: dict[str, Any] | None = None, webhook: bool = False,
+                webhook_code: Any = None) -> Stack:
     tags = s.all_tags()
     registry = ImageRegistry("registry", ImageRegistryArgs(
         prefix=s.registry_prefix, projects=[p.name for p in s.projects], variants=s.variants,
@@ -74,6 +75,12 @@ def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
     }
     components: dict[str, pulumi.ComponentResource] = {"registry": registry, "secrets": secrets, "ecs": ecs,
                                                         "batch": batch}
+    if webhook:  # the push webhook of commit-triggered runs (slipway.cloud.webhook)
+        from slipway.cloud.webhook import RunsWebhook, webhook_args
+
+        hook = RunsWebhook("webhook", webhook_args(s, secrets.arns["webhookUuids"], batch, webhook_code, tags))
+        outputs["webhookUrl"] = hook.url
+        components["webhook"] = hook
     if s.prefect_api_url:
         from slipway.cloud.platform import PrefectPlatform, PrefectPlatformArgs
 

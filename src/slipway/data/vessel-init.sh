@@ -74,16 +74,28 @@ done
 log "sshd listening on $SLIPWAY_LISTEN:$SLIPWAY_SSH_PORT"
 
 # --- Jupyter -----------------------------------------------------------------------------------------
+# The token is read from a 0400 file of the user's inside the vessel: never in an environment variable or on
+# a command line (both readable through /proc from the host). Jupyter listens on loopback only
+# (SLIPWAY_JUPYTER_LISTEN): reached through the tailnet, or `ssh <vessel>` and its LocalForward.
 if [ -s /etc/slipway/jupyter_token ]; then
   chown "$U" /etc/slipway/jupyter_token && chmod 0400 /etc/slipway/jupyter_token
   if command -v jupyter >/dev/null 2>&1; then
     if jupyter server --version >/dev/null 2>&1; then app=server; else app=notebook; fi
     extra=""; [ "$U" = root ] && extra="--allow-root"
+    cat > /etc/slipway/jupyter_config.py <<'PY'
+_token = open("/etc/slipway/jupyter_token").read().strip()
+c = get_config()  # noqa: F821
+c.IdentityProvider.token = _token
+c.ServerApp.token = _token
+c.NotebookApp.token = _token
+PY
+    chown "$U" /etc/slipway/jupyter_config.py && chmod 0400 /etc/slipway/jupyter_config.py
     as_user() { if command -v runuser >/dev/null 2>&1; then runuser -u "$U" -- "$@"; else su "$U" -s /bin/sh -c "$*"; fi; }
-    (cd "$SLIPWAY_HOME" && HOME="$SLIPWAY_HOME" JUPYTER_TOKEN="$(cat /etc/slipway/jupyter_token)" \
-      as_user jupyter "$app" --no-browser --ip="$SLIPWAY_LISTEN" --port="$SLIPWAY_JUPYTER_PORT" \
+    (cd "$SLIPWAY_HOME" && HOME="$SLIPWAY_HOME" \
+      as_user jupyter "$app" --config=/etc/slipway/jupyter_config.py --no-browser \
+      --ip="${SLIPWAY_JUPYTER_LISTEN:-127.0.0.1}" --port="$SLIPWAY_JUPYTER_PORT" \
       --port-retries=0 $extra >/var/log/slipway-jupyter.log 2>&1 &)
-    log "jupyter $app on $SLIPWAY_LISTEN:$SLIPWAY_JUPYTER_PORT"
+    log "jupyter $app on ${SLIPWAY_JUPYTER_LISTEN:-127.0.0.1}:$SLIPWAY_JUPYTER_PORT"
   else
     log "no jupyter in this image: skipping the Jupyter server"
   fi

@@ -8,7 +8,9 @@ Remote-SSH) connect with strict host key checking and no prompt. Writes are atom
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import fnmatch
 import os
 import re
 import tempfile
@@ -16,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from slipway.errors import SlipwayError
 
 INCLUDE_LINE = "Include slipway/config"
 BEGIN = "# BEGIN slipway vessel {name}"
@@ -30,6 +34,7 @@ class SshEntry:
     user: str
     host_key: str  # "ssh-ed25519 AAAA..."; public, stored in the managed known_hosts
     identity_file: str | None = None
+    local_forward: int | None = None  # Jupyter's port: reached through the SSH connection, not the LAN
 
     def block(self, known_hosts: Path) -> str:
         lines = [BEGIN.format(name=self.vessel), f"Host {self.vessel}", f"    HostName {self.hostname}",
@@ -38,6 +43,8 @@ class SshEntry:
                  "    ServerAliveInterval 30"]
         if self.identity_file:
             lines += [f"    IdentityFile {self.identity_file}", "    IdentitiesOnly yes"]
+        if self.local_forward:
+            lines.append(f"    LocalForward {self.local_forward} 127.0.0.1:{self.local_forward}")
         lines.append(END.format(name=self.vessel))
         return "\n".join(lines) + "\n"
 
@@ -63,11 +70,42 @@ class SshConfig:
 
     @staticmethod
     def _write(path: Path, text: str, mode: int = 0o600) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        """Replace ``path`` atomically; on any error (a full disk) nothing is left behind and it says so."""
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+            tmp = None
+        except OSError as exc:
+            raise SlipwayError(f"ssh entries: cannot write {path}: {exc.strerror or exc}; it was left as it "
+                               "was") from None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def claimed(self, name: str) -> str | None:
+        """The line of the user's own ~/.ssh/config whose ``Host`` pattern already answers ``name``, if any.
+
+        A vessel of that name would capture (or be captured by) that entry, so such names are refused.
+        """
+        try:
+            text = self.main.read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            parts = line.strip().split()
+            if len(parts) < 2 or parts[0].lower() != "host":
+                continue
+            pats = [p for p in parts[1:] if not p.startswith("!")]
+            if any(fnmatch.fnmatchcase(name, p) for p in pats if p != "*"):
+                return line.strip()
+        return None
 
     @staticmethod
     def _strip(text: str, name: str) -> str:

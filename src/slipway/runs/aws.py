@@ -112,9 +112,11 @@ class BatchRuns:
 
     def __init__(self, queues: Mapping[str, str], job_definitions: Mapping[str, str], *,
                  region: str | None = None, endpoint_url: str | None = None, client: Any = None,
-                 logs_client: Any = None) -> None:
+                 logs_client: Any = None, limits: Mapping[str, Limits] | None = None) -> None:
         self.queues = dict(queues)
         self.job_definitions = dict(job_definitions)
+        #: project -> limits known at deploy time (the Lambda gets them from Pulumi: no describe calls)
+        self.known_limits = dict(limits or {})
         self._batch = client or _client("batch", region, endpoint_url)
         self._region, self._endpoint = region, endpoint_url
         self._logs = logs_client
@@ -134,8 +136,9 @@ class BatchRuns:
             return hit[1]
         if "cpu" not in self.queues:
             raise NotFound("the stack has no cpu Batch job queue (output batchJobQueueArns.cpu)")
+        limits = self.known_limits.get(name) or self._limits(self.job_definitions[name])
         target = Target(job_definition=self.job_definitions[name], cpu_queue=self.queues["cpu"],
-                        gpu_queue=self.queues.get("gpu"), limits=self._limits(self.job_definitions[name]))
+                        gpu_queue=self.queues.get("gpu"), limits=limits)
         self._targets[name] = (time.monotonic(), target)
         return target
 

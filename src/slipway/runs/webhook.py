@@ -24,7 +24,7 @@ from starlette.routing import Route
 from slipway.errors import SlipwayError, ValidationError
 from slipway.runs import push, service
 from slipway.runs.aws import CachedSecrets, SecretReader, secret_list
-from slipway.runs.keywords import DEFAULT_PREFIX, check_prefix
+from slipway.runs.keywords import DEFAULT_PREFIX, Limits, check_prefix
 from slipway.runs.plan import Commit
 
 log = logging.getLogger("slipway.runs.webhook")
@@ -186,11 +186,13 @@ def app_from_env(env: Mapping[str, str] | None = None) -> Starlette:
     try:
         queues = json.loads(env.get("SLIPWAY_BATCH_QUEUES", "{}"))
         definitions = json.loads(env.get("SLIPWAY_BATCH_JOB_DEFINITIONS", "{}"))
-    except ValueError:
-        raise ValidationError("SLIPWAY_BATCH_QUEUES/SLIPWAY_BATCH_JOB_DEFINITIONS", "is not JSON") from None
+        limits = {p: Limits(**v) for p, v in json.loads(env.get("SLIPWAY_RUN_LIMITS", "{}")).items()}
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationError("SLIPWAY_BATCH_QUEUES/SLIPWAY_BATCH_JOB_DEFINITIONS/SLIPWAY_RUN_LIMITS",
+                              "is not the JSON the stack sets") from None
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     endpoint = env.get("AWS_ENDPOINT_URL") or None
-    runner = BatchRuns(queues, definitions, region=region, endpoint_url=endpoint)
+    runner = BatchRuns(queues, definitions, region=region, endpoint_url=endpoint, limits=limits)
     return create_app(config, SecretsManager(region=region, endpoint_url=endpoint), runner)
 
 

@@ -40,7 +40,7 @@ from slipway.ledger import Ledger
 from slipway.ledger.tokens import TokensMixin
 from slipway.server import ops
 from slipway.server.config import ServerConfig
-from slipway.vessels import Settings, VesselService
+from slipway.vessels import VesselService
 
 log = logging.getLogger("slipway.server")
 API = "/api/v1"
@@ -116,9 +116,7 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
             svc.ledger.close()
 
     app = FastAPI(title="Slipway", version="1", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
-    svc = service or VesselService(Settings(ledger_url=config.ledger_url, admins=config.admins,
-                                            tailscale=config.tailscale, ssh_home=config.ssh_home,
-                                            data_dir=config.data_dir), ledger=server_ledger(config.ledger_url))
+    svc = service or VesselService(config.settings, ledger=server_ledger(config.settings.ledger_url))
     if validator is None and config.oidc is not None:
         validator = OidcValidator(config.oidc)
     app.state.config = config

@@ -16,6 +16,7 @@ from typing import Any, cast
 from slipway.errors import NotFound
 from slipway.identity import Actor, may_manage, require_manage
 from slipway.ledger import Vessel, utcnow
+from slipway.network.sshconfig import SshConfig
 from slipway.request import build_request
 from slipway.undertaker.service import set_keep
 from slipway.vessels import VesselService, vessel_rows
@@ -108,8 +109,8 @@ def ssh_entry(svc: VesselService, v: Vessel) -> dict[str, Any] | None:
     if not v.active or v.ssh_port is None:
         return None
     host_key = ""
-    kh = svc.ssh.known_hosts
-    if kh.exists():
+    kh = svc.ssh.known_hosts if isinstance(svc.ssh, SshConfig) else None
+    if kh is not None and kh.exists():
         for line in kh.read_text().splitlines():
             alias, _, key = line.partition(" ")
             if alias == f"slipway-{v.name}":

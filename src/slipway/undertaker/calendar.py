@@ -94,14 +94,16 @@ class WorkCalendar:
         local = _aware(t).astimezone(self.tz)
         return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
 
-    def buckets_back(self, now: datetime, work_hours: int,
-                     max_hours: int = MAX_LOOKBACK_HOURS) -> list[tuple[datetime, bool]]:
+    def buckets_back(self, now: datetime, work_hours: int, max_hours: int = MAX_LOOKBACK_HOURS,
+                     back_to: datetime | None = None) -> list[tuple[datetime, bool]]:
         """Completed hour buckets before ``now``, oldest first, as (bucket end in UTC, is work hour):
-        enough of them to hold ``work_hours`` work hours, at most ``max_hours`` buckets."""
+        enough of them to hold ``work_hours`` work hours and to start at or before ``back_to``, at most
+        ``max_hours`` buckets."""
         end = self.hour_floor(now)
         out: list[tuple[datetime, bool]] = []
         work = 0
-        while work < work_hours and len(out) < max_hours:
+        floor = _aware(back_to) if back_to is not None else None
+        while (work < work_hours or (floor is not None and end - HOUR > floor)) and len(out) < max_hours:
             w = self.is_work_hour(end - HOUR)
             out.append((end, w))
             work += w

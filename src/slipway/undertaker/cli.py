@@ -45,6 +45,23 @@ def run_cmd(config_file: Path | None, ledger_url: str | None, prometheus_url: st
                f"{res.queries} Prometheus query, {sum(res.seconds.values()):.2f} s")
 
 
+@undertaker.command("release")
+@site_options
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Confirm: free the GPUs without removing the container.")
+@click.option("--reason", default="", help="Why (recorded with who did it).")
+@click.option("--check", is_flag=True, help="Say what would change; change nothing.")
+def release_cmd(config_file: Path | None, ledger_url: str | None, name: str, force: bool, reason: str,
+                check: bool) -> None:
+    """Release vessel NAME whose stop could not finish (its host cannot be reached). Admins only."""
+    from slipway.config import load_settings
+    from slipway.undertaker.release import release
+
+    res = release(load_settings({"ledger_url": ledger_url}, config_file=config_file), name, reason=reason,
+                  force=force, check=check)
+    click.echo(res.summary)
+
+
 @undertaker.command("keep")
 @site_options
 @click.argument("name")

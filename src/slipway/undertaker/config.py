@@ -29,6 +29,17 @@ class UndertakerConfig:
     lock_file: str = ""
     lock_timeout: float = 600.0
     prometheus_timeout: float = 60.0
+    # an hour counts (idle or busy) only when its samples cover at least this share of it
+    min_coverage_percent: float = 90.0
+    sample_interval_seconds: float = 60.0  # Prometheus's scrape interval of dcgm-exporter
+    # a GPU whose newest sample is older than this is missing now (probed at once)
+    missing_after_minutes: float = 10.0
+    # admins are told once after this many consecutive runs could not read Prometheus, and on recovery
+    prometheus_alert_after_runs: int = 3
+    # a vessel left `stopping` this long (a stop whose host could not be reached) is stopped again
+    stuck_stop_minutes: float = 10.0
+    # how long a run waits for another writer's ledger lock before it gives up, changing nothing
+    ledger_lock_timeout: float = 30.0
 
     @classmethod
     def parse(cls, p: Mapping[str, Any], prefix: str = "undertaker_") -> UndertakerConfig:
@@ -64,6 +75,14 @@ class UndertakerConfig:
             keep_hint=str(p.get("keep_hint") or KEEP_HINT),
             lock_file=str(p.get("lock_file") or ""),
             lock_timeout=_num(p.get("lock_timeout", 600), f("lock_timeout"), 0, 86400),
+            min_coverage_percent=_num(p.get("min_coverage_percent", 90), f("min_coverage_percent"), 1, 100),
+            sample_interval_seconds=_num(p.get("sample_interval_seconds", 60), f("sample_interval_seconds"),
+                                         1, 3600),
+            missing_after_minutes=_num(p.get("missing_after_minutes", 10), f("missing_after_minutes"), 1, 60),
+            prometheus_alert_after_runs=int(_num(p.get("prometheus_alert_after_runs", 3),
+                                                 f("prometheus_alert_after_runs"), 1, 1000, integer=True)),
+            stuck_stop_minutes=_num(p.get("stuck_stop_minutes", 10), f("stuck_stop_minutes"), 0, 24 * 60),
+            ledger_lock_timeout=_num(p.get("ledger_lock_timeout", 30), f("ledger_lock_timeout"), 0.1, 3600),
         )
 
 

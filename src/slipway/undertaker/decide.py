@@ -10,13 +10,18 @@ The rule (README "The undertaker"):
   began before the vessel was launched or before its last ``keep`` flag expired.
 * ``window`` idle work hours: warn the owner (once per streak). ``window`` more idle work hours after
   the warning: bury. A live ``keep`` flag, a CPU-only vessel or a vessel not yet running is kept.
-* No samples at all for the last completed hour: ``probe`` (the run asks the host's Docker API and
-  turns it into ``reconcile`` or ``alert``).
+* An hour counts only when its samples cover it (``min_coverage``, checked by the run when it reads
+  Prometheus): a partly observed hour is missing data, which ends the streak like a busy hour.
+* A GPU missing from the last completed hour, or whose newest sample is older than the run's
+  freshness limit (``stale``): ``probe`` (the run asks the host's Docker API and turns it into
+  ``reconcile`` or ``alert``).
+* The burial clock starts at the recorded warning: the run reads back far enough to see every hour
+  since it, so a burial after a long pause between runs is not a second warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -44,7 +49,8 @@ class VesselFacts:
     gpu_uuids: tuple[str, ...]
     created_at: datetime
     keep_until: datetime | None = None
-    warned_at: datetime | None = None  # the newest delivered warning for this vessel
+    warned_at: datetime | None = None  # the newest delivered warning for this vessel (its burial clock)
+    warned_idle_since: datetime | None = None  # the start of the idle streak that warning was about
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Decision:
     bury_at: datetime | None = None
     missing: tuple[str, ...] = ()
     detail: dict[str, str] = field(default_factory=dict)
+    warning_closed: bool = False  # the vessel's recorded warning no longer belongs to its idle streak
 
     def row(self, cal: WorkCalendar) -> dict[str, str]:
         return {"vessel": self.vessel, "owner": self.owner, "host": self.host, "gpus": str(len(self.gpus)),
@@ -74,8 +81,9 @@ def lookback_hours(rule: Rule) -> int:
 
 
 def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Samples,
-           cal: WorkCalendar, rule: Rule, now: datetime) -> Decision:
-    """What to do with one vessel. ``buckets``: completed hours, oldest first, (end, is work hour)."""
+           cal: WorkCalendar, rule: Rule, now: datetime, stale: Collection[str] = ()) -> Decision:
+    """What to do with one vessel. ``buckets``: completed hours, oldest first, (end, is work hour);
+    ``samples``: only the hours whose samples cover them; ``stale``: GPUs with no recent sample."""
     d = Decision(v.name, v.owner, v.host, v.gpu_uuids, "keep", "")
     if v.state != "running":
         d.reason = f"{v.state}: only running vessels are judged"
@@ -85,15 +93,18 @@ def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Sa
         return d
     if v.keep_until is not None and v.keep_until > now:
         d.reason = f"keep flag until {cal.local(v.keep_until)}"
+        d.warning_closed = v.warned_at is not None
         return d
     if not buckets or v.created_at > buckets[-1][0] - HOUR:
         d.reason = "launched less than a full hour ago"
         return d
     last = int(buckets[-1][0].timestamp())
-    missing = tuple(u for u in v.gpu_uuids if last not in samples.get(u, {}))
+    missing = tuple(u for u in v.gpu_uuids if last not in samples.get(u, {}) or u in stale)
     if missing:
         d.action, d.missing = "probe", missing
-        d.reason = f"no GPU samples in the last hour for {', '.join(missing)}"
+        late = [u for u in missing if u in stale and last in samples.get(u, {})]
+        d.reason = (f"GPU samples stopped for {', '.join(late)}" if late and len(late) == len(missing) else
+                    f"no GPU samples covering the last hour for {', '.join(missing)}")
         return d
 
     floor = v.created_at
@@ -131,10 +142,14 @@ def decide(v: VesselFacts, buckets: Sequence[tuple[datetime, bool]], samples: Sa
                 after_warning += 1
     d.idle_hours, d.idle_since = idle, since
     window = rule.window_hours
+    warned = v.warned_at is not None and since is not None and v.warned_at >= since
+    if v.warned_at is not None and not warned and (since is None or buckets[0][0] - HOUR <= v.warned_at):
+        d.warning_closed = True  # the hours since the warning were seen, and the streak broke
+    if warned and v.warned_idle_since is not None and v.warned_idle_since < (since or now):
+        d.idle_since = v.warned_idle_since  # the streak began before the hours read back this run
     if idle < window:
         d.reason = f"idle {idle}/{window} work hours (since {stop})" if idle else f"in use: {stop}"
         return d
-    warned = v.warned_at is not None and since is not None and v.warned_at >= since
     if not warned:
         d.action = "warn"
         d.bury_at = _bury_at(cal, now, window)

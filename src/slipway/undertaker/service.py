@@ -1,15 +1,20 @@
 """The undertaker run: read the ledger, one Prometheus query for the whole fleet, decide, act.
 
-Acting goes through :class:`slipway.vessels.VesselService` (stop, probe, reconcile), so a burial is
-exactly what an admin's ``stop_vessel.yml`` does. Every message is recorded in ``undertaker_notices``
-(and an event), which is what makes a warning go out once per idle streak. Runs are serialized by a
-file lock; check mode reads (the ledger, Prometheus, the hosts' Docker APIs) and changes nothing.
+A run (1) applies the local record of messages sent by an interrupted run, (2) plans: the ledger's facts,
+one Prometheus query, the pure rule, Docker probes for missing metrics, (3) records every intended action
+and message in the ledger's outbox in one transaction, then (4) executes the outbox in order - what this
+run intended and whatever an earlier run left pending (a stop whose host could not be reached, a message
+Slack refused, anything a crash interrupted) - marking each entry done after it happened. Acting goes
+through :class:`slipway.vessels.VesselService` (stop, probe, reconcile), so a burial is exactly what an
+admin's ``stop_vessel.yml`` does. Runs are serialized by a file lock; check mode reads (the ledger,
+Prometheus, the hosts' Docker APIs) and changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import time
 from collections import defaultdict
@@ -23,7 +28,8 @@ from typing import Any
 from slipway.errors import NotFound, SlipwayError, ValidationError
 from slipway.identity import Actor, as_actor, require_manage, system_actor
 from slipway.ledger import Ledger, Vessel, utcnow
-from slipway.metrics import MetricsSource
+from slipway.ledger.undertaker import LOCKED, LedgerLocked, OutboxEntry, is_locked
+from slipway.metrics import MetricsError, MetricsSource
 from slipway.notify import Notifier, NotifyError
 from slipway.table import render
 from slipway.undertaker.calendar import HOUR
@@ -50,6 +56,8 @@ class RunResult:
     failed: list[str] = field(default_factory=list)
     queries: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    facts: dict[str, VesselFacts] = field(default_factory=dict, repr=False)
+    ids: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -89,6 +97,8 @@ class Undertaker:
         self.notifier = notifier
         data_dir = getattr(vessels, "data_dir", None) or Path(".")
         self.lock_path = Path(lock_path or cfg.lock_file or Path(data_dir) / "undertaker.lock")
+        # messages sent but perhaps not yet marked in the ledger (applied first by the next run)
+        self.journal_path = self.lock_path.with_name(self.lock_path.name + ".sent")
 
     # ------------------------------------------------------------------ lock
     @contextlib.contextmanager
@@ -114,11 +124,19 @@ class Undertaker:
     def run(self, now: datetime | None = None, *, check: bool = False) -> RunResult:
         now = now or utcnow()
         with self.lock():
-            res = self.plan(now, store=not check)
+            if not check:
+                self._apply_journal()
+            try:
+                res = self.plan(now, store=not check)
+            except MetricsError as exc:
+                if not check:
+                    self._prometheus_failed(now, exc)
+                raise
             res.check = check
             if not check:
                 t0 = time.monotonic()
-                self.act(res)
+                self.intend(res)
+                self.execute(res)
                 res.seconds["act"] = time.monotonic() - t0
         return res
 
@@ -126,14 +144,18 @@ class Undertaker:
         cfg, cal = self.cfg, self.cfg.calendar
         t0 = time.monotonic()
         facts, ids = self._running()
-        warned = self._warned_at()
-        facts = [replace(f, warned_at=warned.get(ids[f.name])) if ids[f.name] in warned else f for f in facts]
+        warnings = self.ledger.open_warnings()
+        facts = [replace(f, warned_at=warnings[ids[f.name]].at, warned_idle_since=warnings[ids[f.name]].idle_since)
+                 if ids[f.name] in warnings else f for f in facts]
+        # the burial clock starts at the recorded warning: read back to the oldest one still open
+        oldest = min((f.warned_at for f in facts if f.warned_at is not None and f.state == "running"), default=None)
         t1 = time.monotonic()
-        buckets = cal.buckets_back(now, lookback_hours(cfg.rule))
+        buckets = cal.buckets_back(now, lookback_hours(cfg.rule),
+                                   back_to=oldest - HOUR if oldest is not None else None)
         q0 = self.metrics.queries
-        samples = self.fetch(buckets, {u for f in facts for u in f.gpu_uuids}, store=store)
+        samples, stale = self.fetch(buckets, {u for f in facts for u in f.gpu_uuids}, now, store=store)
         t2 = time.monotonic()
-        decisions = [decide(f, buckets, samples, cal, cfg.rule, now) for f in facts]
+        decisions = [decide(f, buckets, samples, cal, cfg.rule, now, stale) for f in facts]
         t3 = time.monotonic()
         for d in decisions:
             if d.action == "probe":
@@ -142,59 +164,98 @@ class Undertaker:
                     self._resolve_probe(d, v)
         t4 = time.monotonic()
         rows = [d.row(cal) for d in decisions]
-        return RunResult(now, True, decisions, rows, render(rows, COLUMNS, empty="no running vessels"),
-                         queries=self.metrics.queries - q0,
-                         seconds={"ledger": t1 - t0, "prometheus": t2 - t1, "decide": t3 - t2,
-                                  "probe": t4 - t3})
+        res = RunResult(now, True, decisions, rows, render(rows, COLUMNS, empty="no running vessels"),
+                        queries=self.metrics.queries - q0,
+                        seconds={"ledger": t1 - t0, "prometheus": t2 - t1, "decide": t3 - t2, "probe": t4 - t3})
+        res.facts = {f.name: f for f in facts}
+        res.ids = ids
+        return res
 
-    def fetch(self, buckets: Sequence[tuple[datetime, bool]], uuids: set[str], *, store: bool = False
-              ) -> dict[str, dict[int, float]]:
-        """Hourly averages for every GPU of the fleet: ONE range query, whatever the fleet's size.
+    # ------------------------------------------------------------------ Prometheus
+    def cache_key(self) -> str:
+        """What a cached hour means: the query and the coverage an hour needs to count."""
+        c = self.cfg
+        return (f"max by ({c.uuid_label}) (avg_over_time({c.metric}[1h])); coverage >= "
+                f"{c.min_coverage_percent:g}% of {c.sample_interval_seconds:g} s samples")
 
-        Completed hours already read by an earlier run come from ``undertaker_hours``; Prometheus is asked
-        only for the hours after them (the newest hour is always asked again: late samples). ``store``
-        (not in check mode) saves what was read for the next run.
+    def query(self, now: datetime, last: datetime) -> str:
+        """The one query: per GPU and hour the average and the sample count, and (at the last step only)
+        the time of the GPU's newest sample before ``now``, told apart by a ``slipway_stat`` label."""
+        m, lab = self.cfg.metric, self.cfg.uuid_label
+        avg = f'label_replace(max by ({lab}) (avg_over_time({m}[1h])), "slipway_stat", "avg", "", "")'
+        cnt = f'label_replace(max by ({lab}) (count_over_time({m}[1h])), "slipway_stat", "count", "", "")'
+        seen = (f'label_replace(max by ({lab}) (max_over_time(timestamp({m})[1h:1m] @ {now.timestamp():.3f})) '
+                f'and on() (vector(time()) >= {last.timestamp():.3f}), "slipway_stat", "last", "", "")')
+        return f"{avg} or {cnt} or {seen}"
+
+    def fetch(self, buckets: Sequence[tuple[datetime, bool]], uuids: set[str], now: datetime | None = None, *,
+              store: bool = False) -> tuple[dict[str, dict[int, float]], set[str]]:
+        """Hourly averages for every GPU of the fleet, and the GPUs whose samples stopped: ONE range query,
+        whatever the fleet's size.
+
+        Only hours whose samples cover at least ``min_coverage_percent`` are returned (a partly observed
+        hour is missing data). Completed hours already read by an earlier run come from
+        ``undertaker_hours``; Prometheus is asked only for the hours after them (the newest hour is always
+        asked again: late samples). ``store`` (not in check mode) saves what was read for the next run.
         """
         if not buckets or not uuids:
-            return {}
-        label = self.cfg.uuid_label
-        expr = f"max by ({label}) (avg_over_time({self.cfg.metric}[1h]))"
+            return {}, set()
+        now = now or buckets[-1][0]
+        cfg = self.cfg
+        label = cfg.uuid_label
+        key = self.cache_key()
         first, last = buckets[0][0], buckets[-1][0]
         out: dict[str, dict[int, float]] = {}
         start = first
-        cache = self.ledger.hour_cache(expr)
+        cache = self.ledger.hour_cache(key)
         if cache is not None and cache[0] <= first <= cache[1] + HOUR and cache[1] < last:
-            for end, averages in self.ledger.cached_hours(first, cache[1]):
-                for gpu, val in averages.items():
-                    if gpu in uuids:
-                        got = out.get(gpu)
-                        if got is None:
-                            got = out[gpu] = {}
-                        got[end] = val
+            loads = json.loads
+            for end, text in self.ledger.cached_hours(first, cache[1]):
+                for gpu, val in loads(text).items():
+                    got = out.get(gpu)
+                    if got is None:
+                        got = out[gpu] = {}
+                    got[end] = val
             start = cache[1] + HOUR
-        series = self.metrics.query_range(expr, start, last, 3600)
+        series = self.metrics.query_range(self.query(now, last), start, last, 3600)
+        need = cfg.min_coverage_percent / 100 * 3600 / cfg.sample_interval_seconds - 1e-9
         keep_until = int((last - HOUR).timestamp())
-        fresh: dict[int, dict[str, float]] = defaultdict(dict)
+        averages: dict[str, list[tuple[float, float]]] = {}
+        counts: dict[str, dict[int, float]] = {}
+        seen: dict[str, float] = {}
         for s in series:
             u = s.labels.get(label)
             if not u:
                 continue
-            if u in uuids:
-                out.setdefault(u, {}).update((int(ts), val) for ts, val in s.points)
+            stat = s.labels.get("slipway_stat")
+            if stat == "avg":
+                averages[u] = s.points
+            elif stat == "count":
+                counts[u] = {int(ts): val for ts, val in s.points}
+            elif stat == "last" and s.points:
+                seen[u] = s.points[-1][1]
+        fresh: dict[int, dict[str, float]] = defaultdict(dict)
+        for u, points in averages.items():
+            n = counts.get(u, {})
+            covered = [(int(ts), val) for ts, val in points if n.get(int(ts), 0.0) >= need]
+            if covered:
+                out.setdefault(u, {}).update(covered)
             if store:
-                for ts, val in s.points:
-                    if int(ts) <= keep_until:
-                        fresh[int(ts)][u] = val
+                for ts, val in covered:
+                    if ts <= keep_until:
+                        fresh[ts][u] = val
         if store:
-            self._store(expr, first, start, last - HOUR, fresh, cache)
-        return out
+            self._store(key, first, start, last - HOUR, fresh, cache)
+        fresh_after = now.timestamp() - cfg.missing_after_minutes * 60
+        stale = {u for u in uuids if seen.get(u, 0.0) < fresh_after}
+        return {u: out[u] for u in uuids if u in out}, stale
 
     def _store(self, expr: str, first: datetime, start: datetime, until: datetime, rows: dict[int, dict[str, float]],
                cache: tuple[datetime, datetime] | None) -> None:
         if until < start:
             return
         begin = first if start == first or cache is None else max(cache[0], first)
-        self.ledger.store_hours(expr, begin, first, start, until, rows)
+        self.ledger.store_hours(expr, begin, first, start, until, rows, timeout_s=self.cfg.ledger_lock_timeout)
 
     def _resolve_probe(self, d: Decision, v: Vessel) -> None:
         try:
@@ -214,92 +275,273 @@ class Undertaker:
     def _running(self) -> tuple[list[VesselFacts], dict[str, int]]:
         """The active vessels with just the columns the rule needs."""
         facts, ids = [], {}
+        self._updated: dict[str, datetime | None] = {}
         for row in self.ledger.active_vessel_facts():
             ids[row.name] = row.id
+            self._updated[row.name] = row.updated_at
             facts.append(VesselFacts(row.name, row.owner, row.host, row.state, row.gpu_uuids, row.created_at,
                                      row.keep_until))
         return facts, ids
 
-    def _warned_at(self) -> dict[int, datetime]:
-        return self.ledger.warned_at()
+    # ------------------------------------------------------------------ intend
+    def intend(self, res: RunResult, *, extra: Sequence[dict[str, Any]] = (),
+               state: dict[str, Any] | None = None) -> None:
+        """Record, in one transaction, every action and message this run means to carry out."""
+        cal, cfg = self.cfg.calendar, self.cfg
+        ids = res.ids
+        pending = self.ledger.outbox(pending=True)
+        taken = {e.key for e in pending}
+        entries: list[dict[str, Any]] = list(extra)
+        cancel: list[int] = []
+        by_vid = {ids[d.vessel]: d for d in res.decisions if d.vessel in ids}
 
-    def _host_alerted_since(self, host: str, since: datetime) -> bool:
-        return self.ledger.host_alerted_since(host, since)
+        def add(kind: str, topic: str, key: str, d: Decision | None, text: str = "", recipients: Sequence[str] = (),
+                after: int | None = None, host: str | None = None, **detail: Any) -> int:
+            entries.append({"created_at": res.now, "kind": kind, "topic": topic, "key": key,
+                            "vessel_id": ids.get(d.vessel) if d else None, "vessel": d.vessel if d else None,
+                            "host": host or (d.host if d else None), "recipients": ",".join(recipients),
+                            "text": text, "detail": detail, "idle_since": d.idle_since if d else None,
+                            "after": after})
+            taken.add(key)
+            return len(entries) - 1
 
-    # ------------------------------------------------------------------ act
-    def act(self, res: RunResult) -> None:
-        cal = self.cfg.calendar
         alerts: dict[str, list[Decision]] = defaultdict(list)
         for d in res.decisions:
+            vid = ids[d.vessel]
+            if d.action == "warn" and f"warn:{vid}" not in taken:
+                text = (f"{self.mention(d.owner)} your vessel *{d.vessel}* on {d.host} (GPUs: "
+                        f"{', '.join(d.gpus)}) has been idle since {_when(cal, d.idle_since)} "
+                        f"({d.idle_hours} work hours at <= {cfg.rule.idle_percent:g}% GPU). It will be "
+                        f"buried around {_when(cal, d.bury_at)} unless its GPUs are used or you keep it: "
+                        f"`{cfg.keep_hint.format(name=d.vessel)}`")
+                add("message", "warn", f"warn:{vid}", d, text, [d.owner])
+            elif d.action == "bury" and f"bury:{vid}" not in taken:
+                act = add("bury", "bury", f"bury:{vid}", d, final_state="buried", reason=f"idle: {d.reason}")
+                text = (f"{self.mention(d.owner)} your vessel *{d.vessel}* on {d.host} (GPUs: "
+                        f"{', '.join(d.gpus)}) was buried: idle since {_when(cal, d.idle_since)} "
+                        f"({d.idle_hours} work hours). Its GPUs are back in the pool; your home is kept. "
+                        "Launch a new vessel when you need one.")
+                add("message", "bury", f"msg-bury:{vid}", d, text, [d.owner], after=act)
+            elif d.action == "reconcile" and f"reconcile:{vid}" not in taken:
+                act = add("reconcile", "reconcile", f"reconcile:{vid}", d)
+                text = (f"{self.mention(d.owner)} your vessel *{d.vessel}* on {d.host} is gone "
+                        f"(container {d.detail.get('container', 'gone')}, its GPU metrics stopped). The ledger "
+                        "now shows it as lost and its GPUs are back in the pool.")
+                add("message", "reconcile", f"msg-reconcile:{vid}", d, text, [d.owner], after=act)
+            elif d.action == "alert":
+                alerts[d.host].append(d)
+        # a warning not yet delivered whose vessel is no longer due one is not sent any more
+        for e in pending:
+            if e.kind == "message" and e.topic == "warn":
+                due = by_vid.get(e.vessel_id or -1)
+                if due is None or due.action != "warn":
+                    cancel.append(e.id)
+        # a stop left unfinished (its host could not be reached) is tried again
+        stuck_before = utcnow() - timedelta(minutes=cfg.stuck_stop_minutes)
+        for name, f in res.facts.items():
+            vid = ids[name]
+            updated = self._updated.get(name)
+            if f.state == "stopping" and f"bury:{vid}" not in taken and f"stop:{vid}" not in taken and \
+                    updated is not None and updated <= stuck_before:
+                add("stop", "stop", f"stop:{vid}", by_vid.get(vid), final_state="stopped",
+                    reason="a stop that did not finish, completed by the undertaker")
+        if alerts:
+            alerted = self.ledger.hosts_alerted_since(res.now - timedelta(hours=cfg.admin_realert_hours))
+            for host, ds in sorted(alerts.items()):
+                if host in alerted or f"alert:{host}" in taken:
+                    continue
+                gpus = sorted({u for d in ds for u in (d.missing or d.gpus)})
+                text = (f"{self.admins_mention()} GPU metrics are missing for host {host}: no recent "
+                        f"{cfg.metric} samples for GPUs {', '.join(gpus)} of running vessels "
+                        f"{', '.join(d.vessel for d in ds)}. Check dcgm-exporter on {host} and Prometheus's "
+                        "scrape of it; these vessels are not judged idle meanwhile.")
+                add("message", "metrics-missing", f"alert:{host}", None, text, cfg.admins, host=host,
+                    gpus=gpus, vessels=[d.vessel for d in ds])
+        # the Prometheus outage is over
+        prom = self.ledger.undertaker_value(PROM_STATE)
+        if prom is not None and state is None:
+            state = {PROM_STATE: None}
+            if prom.get("alerted"):
+                text = (f"{self.admins_mention()} Prometheus at {self._prom_where()} answers again (it could not "
+                        f"be read by {prom['failures']} runs since {_when(cal, _dt(prom['since']))}); the "
+                        "undertaker judges vessels again.")
+                add("message", "prometheus-up", f"prometheus-up:{prom['since']}", None, text, cfg.admins)
+        closing = []
+        warned = self.ledger.open_warnings() if any(d.warning_closed for d in res.decisions) else {}
+        for d in res.decisions:
+            w = warned.get(ids[d.vessel]) if d.warning_closed else None
+            if w is not None:
+                closing.append(w.outbox_id)
+        if entries or cancel or closing or state:
             try:
-                if d.action == "warn":
-                    text = (f"{self.mention(d.owner)} your vessel *{d.vessel}* on {d.host} (GPUs: "
-                            f"{', '.join(d.gpus)}) has been idle since {_when(cal, d.idle_since)} "
-                            f"({d.idle_hours} work hours at <= {self.cfg.rule.idle_percent:g}% GPU). It will be "
-                            f"buried around {_when(cal, d.bury_at)} unless its GPUs are used or you keep it: "
-                            f"`{self.cfg.keep_hint.format(name=d.vessel)}`")
-                    ok = self._notify(res, "warn", d, text, [d.owner])
-                    self.ledger.record(ACTOR, "idle-warning", d.vessel, d.host, idle_hours=d.idle_hours,
-                                       idle_since=d.idle_since, bury_at=d.bury_at, delivered=ok)
-                    res.done.append(f"warned {d.owner} about {d.vessel}")
-                elif d.action == "bury":
-                    self.vessels.stop(d.vessel, actor=ACTOR, final_state="buried",
-                                      reason=f"idle: {d.reason}")
-                    res.done.append(f"buried {d.vessel}")
-                    text = (f"{self.mention(d.owner)} your vessel *{d.vessel}* on {d.host} (GPUs: "
-                            f"{', '.join(d.gpus)}) was buried: idle since {_when(cal, d.idle_since)} "
-                            f"({d.idle_hours} work hours). Its GPUs are back in the pool; your home is kept. "
-                            "Launch a new vessel when you need one.")
-                    self._notify(res, "bury", d, text, [d.owner])
-                elif d.action == "reconcile":
-                    state = self.vessels.reconcile(d.vessel, actor=ACTOR)
-                    res.done.append(f"reconciled {d.vessel} ({state})")
-                    text = (f"{self.mention(d.owner)} your vessel *{d.vessel}* on {d.host} is gone "
-                            f"(container {state}, its GPU metrics stopped). The ledger now shows it as lost "
-                            "and its GPUs are back in the pool.")
-                    self._notify(res, "reconcile", d, text, [d.owner])
-                elif d.action == "alert":
-                    alerts[d.host].append(d)
-            except SlipwayError as exc:
-                res.failed.append(f"{d.action} {d.vessel}: {exc}")
-        realert = res.now - timedelta(hours=self.cfg.admin_realert_hours)
-        for host, ds in sorted(alerts.items()):
-            if self._host_alerted_since(host, realert):
-                continue
-            gpus = sorted({u for d in ds for u in (d.missing or d.gpus)})
-            text = (f"{' '.join(self.mention(a) for a in self.cfg.admins) or 'admins:'} GPU metrics are missing "
-                    f"for host {host}: no {self.cfg.metric} samples in the last hour for GPUs {', '.join(gpus)} "
-                    f"of running vessels {', '.join(d.vessel for d in ds)}. Check dcgm-exporter on {host} and "
-                    "Prometheus's scrape of it; these vessels are not judged idle meanwhile.")
-            ok = self._notify(res, "metrics-missing", None, text, list(self.cfg.admins), host=host)
-            self.ledger.record(ACTOR, "metrics-missing", None, host, gpus=gpus, vessels=[d.vessel for d in ds],
-                               delivered=ok)
-            res.done.append(f"told admins metrics are missing for {host}")
+                self.ledger.outbox_plan(entries, cancel=cancel, close_warnings=closing, state=state,
+                                        timeout_s=cfg.ledger_lock_timeout)
+            except LedgerLocked:
+                raise LedgerLocked(LOCKED) from None
 
+    # ------------------------------------------------------------------ execute
+    def execute(self, res: RunResult) -> None:
+        """Carry out every pending outbox entry, oldest first; each is marked done after it happened."""
+        todo = self.ledger.outbox(pending=True)
+        states = self.ledger.outbox_states([e.after_id for e in todo if e.after_id is not None])
+        done_now: set[int] = set()
+        total, finished = len(todo), 0
+        while todo:
+            e = todo.pop(0)
+            try:
+                if e.after_id is not None and e.after_id not in done_now:
+                    st = states.get(e.after_id, "pending")
+                    if st == "cancelled":
+                        self.ledger.outbox_cancel([e.id], timeout_s=self.cfg.ledger_lock_timeout)
+                        continue
+                    if st != "done":
+                        continue  # waits for its action (retried next run)
+                ok = self._deliver(e, res) if e.kind == "message" else self._do(e, res, todo)
+                if ok:
+                    done_now.add(e.id)
+                    finished += 1
+            except Exception as exc:
+                if is_locked(exc):
+                    raise LedgerLocked("ledger is locked by another writer; "
+                                       f"{finished} of {total} intended steps done, the rest stays in the "
+                                       "outbox for the next run") from None
+                raise
+
+    def _do(self, e: OutboxEntry, res: RunResult, todo: list[OutboxEntry]) -> bool:
+        name = e.vessel or ""
+        try:
+            v = self.ledger.vessel(name)
+            gone = v is None or v.id != e.vessel_id or not v.active
+            if e.kind in ("bury", "stop"):
+                if not gone:
+                    self.vessels.stop(name, actor=ACTOR, final_state=str(e.detail.get("final_state", "stopped")),
+                                      reason=str(e.detail.get("reason", "")) or None)
+                line = f"buried {name}" if e.kind == "bury" else f"finished stopping {name}"
+            elif e.kind == "reconcile":
+                state = "absent" if gone else self.vessels.reconcile(name, actor=ACTOR)
+                if state in RUNNING_STATES:  # the container is back: nothing to reconcile, nothing to say
+                    self.ledger.outbox_cancel([e.id], timeout_s=self.cfg.ledger_lock_timeout)
+                    return False
+                line = f"reconciled {name} ({state})"
+            else:
+                raise ValidationError("outbox.kind", "unknown action", got=e.kind, allowed="bury, stop, reconcile")
+        except Exception as exc:
+            if is_locked(exc):
+                raise
+            err = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            self.ledger.outbox_failed(e.id, err, timeout_s=self.cfg.ledger_lock_timeout)
+            res.failed.append(f"{e.kind} {name}: {err}; it stays `stopping` (GPUs reserved) and is retried next run"
+                              if e.kind != "reconcile" else f"reconcile {name}: {err}; retried next run")
+            if e.kind in ("bury", "stop"):
+                self._tell_stuck(e, err, res, todo)
+            return False
+        self.ledger.outbox_done([e.id], res.now, actor=ACTOR, timeout_s=self.cfg.ledger_lock_timeout)
+        res.done.append(line)
+        return True
+
+    def _tell_stuck(self, e: OutboxEntry, err: str, res: RunResult, todo: list[OutboxEntry]) -> None:
+        """Owner and admins hear once that a stop could not finish."""
+        key = f"once:stuck:{e.vessel_id}"
+        if self.ledger.outbox_keys([key]):
+            return
+        v = self.ledger.vessel(e.vessel or "")
+        owner = v.owner if v else ""
+        text = (f"{self.mention(owner)} {self.admins_mention()} "
+                f"{'the burial' if e.kind == 'bury' else 'the stop'} of vessel *{e.vessel}* on {e.host} could "
+                f"not finish: its host cannot be reached ({err}). The vessel stays `stopping` and its GPUs stay "
+                "reserved until its container is really gone; the undertaker tries again every run. An admin "
+                f"can release it by force: `slipway undertaker release {e.vessel} --force --reason '...'`.")
+        self.ledger.outbox_plan([{"created_at": res.now, "kind": "message", "topic": "stop-stuck", "key": key,
+                                  "vessel_id": e.vessel_id, "vessel": e.vessel, "host": e.host,
+                                  "recipients": ",".join([owner, *self.cfg.admins]), "text": text,
+                                  "detail": {"error": err}}], timeout_s=self.cfg.ledger_lock_timeout)
+        todo[:0] = [x for x in self.ledger.outbox(pending=True) if x.key == key]
+
+    def _deliver(self, e: OutboxEntry, res: RunResult) -> bool:
+        who = e.vessel or e.host or "admins"
+        try:
+            self.notifier.send(e.text)
+        except NotifyError as exc:
+            self.ledger.outbox_failed(e.id, str(exc), timeout_s=self.cfg.ledger_lock_timeout)
+            res.failed.append(f"{e.topic} message for {who}: {exc}; kept in the outbox and sent by the next run")
+            return False
+        self._journal(e.id, res.now)
+        self.ledger.outbox_done([e.id], res.now, actor=ACTOR, timeout_s=self.cfg.ledger_lock_timeout)
+        res.done.append(_DONE.get(e.topic, "sent {topic} message about {who}").format(
+            topic=e.topic, who=who, to=e.recipients.replace(",", ", ")))
+        return True
+
+    # ------------------------------------------------------------------ journal of sent messages
+    def _journal(self, oid: int, at: datetime) -> None:
+        with self.journal_path.open("a") as fh:
+            fh.write(f"{oid} {at.isoformat()}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _apply_journal(self) -> None:
+        """Mark the messages an interrupted run sent (and could not mark) as delivered, then forget them."""
+        try:
+            lines = self.journal_path.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        by_at: dict[datetime, list[int]] = defaultdict(list)
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit():
+                by_at[_dt(parts[1])].append(int(parts[0]))
+        for at, oids in by_at.items():
+            self.ledger.outbox_done(oids, at, actor=ACTOR, timeout_s=self.cfg.ledger_lock_timeout)
+        self.journal_path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ Prometheus down
+    def _prometheus_failed(self, now: datetime, exc: MetricsError) -> None:
+        cfg = self.cfg
+        prom = self.ledger.undertaker_value(PROM_STATE) or {"failures": 0, "since": now.isoformat(), "alerted": False}
+        prom = {**prom, "failures": int(prom["failures"]) + 1, "last_error": str(exc)}
+        extra: list[dict[str, Any]] = []
+        if prom["failures"] >= cfg.prometheus_alert_after_runs and not prom.get("alerted"):
+            prom["alerted"] = True
+            text = (f"{self.admins_mention()} the undertaker could not read Prometheus in its last "
+                    f"{prom['failures']} runs (since {_when(cfg.calendar, _dt(prom['since']))}): {exc} No vessel "
+                    "is judged, warned or buried until it answers again.")
+            extra.append({"created_at": now, "kind": "message", "topic": "prometheus-down",
+                          "key": f"prometheus-down:{prom['since']}", "recipients": ",".join(cfg.admins),
+                          "text": text, "detail": {"failures": prom["failures"]}})
+        self.ledger.outbox_plan(extra, state={PROM_STATE: prom}, timeout_s=cfg.ledger_lock_timeout)
+        res = RunResult(now, False, [], [], "")
+        self.execute(res)
+        self.last_failure = res
+
+    def _prom_where(self) -> str:
+        from slipway.metrics import safe_base
+
+        return safe_base(self.cfg.prometheus_url)
+
+    # ------------------------------------------------------------------ words
     def mention(self, user: str) -> str:
         sid = self.cfg.slack_users.get(user)
         return f"<@{sid}>" if sid else f"@{user}"
 
-    def _notify(self, res: RunResult, kind: str, d: Decision | None, text: str, recipients: list[str],
-                host: str | None = None) -> bool:
-        err = None
-        try:
-            self.notifier.send(text)
-        except NotifyError as exc:
-            err = str(exc)
-            res.failed.append(f"{kind} message for {d.vessel if d else host}: {err}")
-        vid = None
-        if d is not None:
-            v = self.ledger.vessel(d.vessel)
-            vid = v.id if v else None
-        self.ledger.add_notice(at=res.now, kind=kind, vessel_id=vid, vessel=d.vessel if d else None,
-                               host=host or (d.host if d else None), recipients=",".join(recipients),
-                               idle_since=d.idle_since if d else None, delivered=err is None, error=err)
-        return err is None
+    def admins_mention(self) -> str:
+        return " ".join(self.mention(a) for a in self.cfg.admins) or "admins:"
 
-    # ------------------------------------------------------------------ notices
     def notices(self) -> list[dict[str, Any]]:
         return self.ledger.notices()
+
+    def outbox(self) -> list[OutboxEntry]:
+        return self.ledger.outbox()
+
+
+PROM_STATE = "prometheus"
+_DONE = {"warn": "warned {to} about {who}", "bury": "told {to} that {who} was buried",
+         "reconcile": "told {to} that {who} is gone", "metrics-missing": "told admins metrics are missing for {who}",
+         "stop-stuck": "told {to} that stopping {who} could not finish",
+         "prometheus-down": "told admins Prometheus cannot be read",
+         "prometheus-up": "told admins Prometheus answers again"}
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def set_keep(ledger: Ledger, name: str, *, actor: Actor | str, hours: float | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -23,7 +24,24 @@ def _fail(exc: SlipwayError) -> None:
     sys.exit(exc.exit_code)
 
 
-@click.group()
+class _VariantsGroup(click.Group):
+    """Sub-commands of other areas load on first use: ``hash --check`` runs as a pre-commit hook,
+    so a cold ``slipway variants`` imports only what variants need."""
+
+    LAZY = {"check-main": ("slipway.flow.exp", "check_main_command")}  # slipway.flow
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY:
+            module, attr = self.LAZY[cmd_name]
+            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_VariantsGroup)
 def variants() -> None:
     """Resolve and hash environment variants (poetry.lock or uv.lock)."""
 
@@ -91,7 +109,5 @@ def hash_(project_dir: Path, python: str | None, machine: str | None, mode: str 
     if chk is not None and mode == "write":
         click.echo(f"{'updated' if not chk.fresh else 'unchanged'} {chk.path}", err=True)
 
-
-variants.add_command(__import__("slipway.flow.exp", fromlist=["_"]).check_main_command)  # slipway.flow
 
 __all__ = ["variants"]

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from slipway.variants.markers import _release_compare
 
-Check = Callable[[Version], bool]
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+Check = Callable[["Version"], bool]
 _SPLIT = re.compile(r"\s*,\s*|\s+(?![^<>=!~]*$)")
 _OP = re.compile(r"^(===|==|!=|<=|>=|~=|<|>|=)?\s*(.+)$")
 
@@ -26,6 +29,8 @@ def _release(text: str) -> list[int]:
 
 
 def _upper_caret(text: str) -> Version:
+    from packaging.version import Version
+
     rel = _release(text)
     for i, n in enumerate(rel):
         if n != 0 or i == len(rel) - 1:
@@ -36,6 +41,8 @@ def _upper_caret(text: str) -> Version:
 
 
 def _upper_tilde(text: str) -> Version:
+    from packaging.version import Version
+
     rel = _release(text)
     keep = rel[:2] if len(rel) >= 2 else rel[:1]
     keep = list(keep)
@@ -44,6 +51,9 @@ def _upper_tilde(text: str) -> Version:
 
 
 def _one(term: str) -> Check:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
     term = term.strip()
     if term in ("", "*"):
         return lambda v: True
@@ -69,6 +79,9 @@ def _one(term: str) -> Check:
 @lru_cache(maxsize=8192)
 def compile_constraint(text: str) -> Check:
     """A predicate over versions; an unparseable constraint allows everything (the lock decides)."""
+    from packaging.specifiers import InvalidSpecifier
+    from packaging.version import InvalidVersion
+
     alternatives = [a for a in re.split(r"\s*\|\|?\s*", text.strip()) if a]
     checks: list[list[Check]] = []
     try:
@@ -86,9 +99,31 @@ def compile_constraint(text: str) -> Check:
     return lambda v: any(all(c(v) for c in alt) for alt in checks)
 
 
+_SIMPLE = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*(\d+(?:\.\d+)*(?:\.\*)?)\s*")
+
+
+def _quick_allows(constraint: str, version: str) -> bool | None:
+    """``>=3.11,<4``-style constraints on a plain release, without importing packaging."""
+    result = True
+    for term in constraint.split(","):
+        m = _SIMPLE.fullmatch(term)
+        if not m:
+            return None
+        ok = _release_compare(m.group(1), version, m.group(2))
+        if ok is None:
+            return None
+        result = result and ok
+    return result
+
+
 def allows(constraint: str | None, version: str) -> bool:
     if not constraint:
         return True
+    quick = _quick_allows(constraint, version)
+    if quick is not None:
+        return quick
+    from packaging.version import InvalidVersion, Version
+
     try:
         v = Version(version)
     except InvalidVersion:

@@ -14,12 +14,13 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-from packaging.specifiers import InvalidSpecifier, Specifier
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING
 
 from slipway.errors import ValidationError
 from slipway.variants.model import norm
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 MACHINES = ("x86_64", "aarch64")
 PLATFORMS = ("linux",)
@@ -63,6 +64,8 @@ class Target:
 
     @property
     def python_version(self) -> Version:
+        from packaging.version import Version
+
         return Version(self.env["python_full_version"])
 
     def canonical(self) -> dict[str, str]:
@@ -100,12 +103,48 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
+_RELEASE = re.compile(r"\d+(?:\.\d+)*")
+
+
+def _release_compare(op: str, lhs: str, rhs: str) -> bool | None:
+    """PEP 440 comparison of two plain releases (``3.12``, ``3.11.4``, ``3.11.*``), as
+    ``packaging``'s Specifier gives it, without importing it; ``None`` for anything else."""
+    wildcard = rhs.endswith(".*") and op in ("==", "!=")
+    bare = rhs[:-2] if wildcard else rhs
+    if op not in ("==", "!=", "<", "<=", ">", ">=") or not _RELEASE.fullmatch(lhs) or not _RELEASE.fullmatch(bare):
+        return None
+    left = [int(x) for x in lhs.split(".")]
+    right = [int(x) for x in bare.split(".")]
+    if wildcard:
+        return (left[: len(right)] + [0] * (len(right) - len(left)) == right) == (op == "==")
+    width = max(len(left), len(right))
+    left += [0] * (width - len(left))
+    right += [0] * (width - len(right))
+    if op == "==":
+        return left == right
+    if op == "!=":
+        return left != right
+    if op == "<":
+        return left < right
+    if op == "<=":
+        return left <= right
+    if op == ">":
+        return left > right
+    return left >= right
+
+
 def _compare(op: str, lhs: str, rhs: str, version_like: bool) -> bool:
     if op == "in":
         return lhs in rhs
     if op == "not in":
         return lhs not in rhs
     if version_like:
+        quick = _release_compare(op, lhs, rhs)
+        if quick is not None:
+            return quick
+        from packaging.specifiers import InvalidSpecifier, Specifier
+        from packaging.version import InvalidVersion
+
         try:
             spec = Specifier(f"{op}{rhs}")
             return spec.contains(lhs, prereleases=True)

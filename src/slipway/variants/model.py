@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -52,8 +53,14 @@ class Selection:
     lock_kind: str  # "poetry" or "uv"
 
 
-def norm(name: str) -> str:
-    """PEP 503 normalised name as a plain str."""
-    from packaging.utils import canonicalize_name
+_SEPARATORS = re.compile(r"[-_.]+")
+_NORMED: dict[str, str] = {}
 
-    return str(canonicalize_name(name))
+
+def norm(name: str) -> str:
+    """PEP 503 normalised name as a plain str (``packaging.utils.canonicalize_name`` without the
+    import: ``re.sub(r"[-_.]+", "-", name).lower()``)."""
+    got = _NORMED.get(name)
+    if got is None:
+        got = _NORMED[name] = _SEPARATORS.sub("-", name).lower()
+    return got

@@ -263,7 +263,8 @@ class PoetryLock:
         return Package(pkg.name, pkg.version, source_of(pkg, self.lock, self.project, self._raw[id(pkg)]))
 
     # -- lock 2.1 ------------------------------------------------------------------------
-    def select_marked(self, groups: set[str], extras: frozenset[str], target: Target) -> list[Locked]:
+    def select_marked(self, groups: set[str], extras: frozenset[str], target: Target,
+                      root_name: str = "") -> list[Locked]:
         out = []
         for pkg in self.packages:
             mine = {norm(g) for g in pkg.groups} & groups
@@ -280,15 +281,15 @@ class PoetryLock:
             # with x selected, whatever the environment (1.9 stripped the extras and dropped it).
             if any(evaluate(t, target, extras) for t in texts):
                 out.append(pkg)
-        self.check_references(out, target, extras)
+        self.check_references(out, target, root_name)
         return out
 
-    def check_references(self, selected: list[Locked], target: Target, extras: frozenset[str]) -> None:
+    def check_references(self, selected: list[Locked], target: Target, root_name: str) -> None:
         """Every package a selected package requires for the target is locked (poetry locks every
         requirement that can apply within the project's Python range): a lock cut short is refused."""
         for pkg in selected:
             for dep in pkg.requires:
-                if dep.name in self.by_name or dep.optional or "extra" in dep.marker:
+                if dep.name in self.by_name or dep.name == root_name or dep.optional or "extra" in dep.marker:
                     continue
                 if dep.python and not _python_ok(dep.python, target):
                     continue

@@ -267,7 +267,7 @@ class Project:
         if self.poetry is not None:
             sel_groups = set(g) | ({"main"} if include_main else set())
             if self.poetry.per_group_markers:
-                locked = self.poetry.select_marked(sel_groups, frozenset(e), target)
+                locked = self.poetry.select_marked(sel_groups, frozenset(e), target, self.name)
             else:
                 roots = root_requirements(self.pyproject, sel_groups)
                 locked = self.poetry.select_walk(roots, self.name, frozenset(e), target)

@@ -1,10 +1,14 @@
-"""Undertaker: outbox of intended actions and messages (filled by the undertaker work).
+"""Undertaker: outbox of intended actions and messages, and its small state (consecutive failures).
 
 Revision ID: 0004
 Revises: 0003
 """
 
 from __future__ import annotations
+
+from alembic import op
+
+from slipway.ledger.undertaker import OUTBOX_TABLES
 
 revision = "0004"
 down_revision = "0003"
@@ -13,8 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    from slipway.ledger.schema import metadata
+
+    metadata.create_all(op.get_bind(), tables=list(OUTBOX_TABLES))
 
 
 def downgrade() -> None:
-    pass
+    for table in reversed(OUTBOX_TABLES):
+        table.drop(op.get_bind(), checkfirst=True)
