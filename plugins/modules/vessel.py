@@ -49,11 +49,19 @@ options:
     description: Owner of the vessel; the caller by default. Only admins may launch for someone else.
     type: str
   ssh_public_key:
-    description: The owner's OpenSSH public key line; default the caller's C(~/.ssh/id_ed25519.pub) (or ecdsa, rsa).
+    description:
+      - The owner's OpenSSH public key line; default the caller's C(~/.ssh/id_ed25519.pub) (or ecdsa, rsa).
+      - Never echoed (a private key pasted here by mistake is refused and not logged).
     type: str
   reason:
     description: Why the vessel is stopped (recorded in the ledger).
     type: str
+  replace:
+    description:
+      - When a vessel of that name already runs with another spec (GPUs, CPUs, memory, image), stop it and
+        launch the new one. Without it such a relaunch fails and names the fields that differ.
+    type: bool
+    default: false
   fleet:
     description:
       - "The vessel hosts, a mapping of host name to its C(slipway_*) settings (C(slipway_queue),
@@ -131,7 +139,8 @@ def main() -> None:
             state=dict(type="str", choices=["present", "absent"], default="present"),
             name=dict(type="str"), gpus=dict(type="raw"), queue=dict(type="str"), cpus=dict(type="raw"),
             memory=dict(type="raw"), shm_size=dict(type="raw"), image=dict(type="str"), user=dict(type="str"),
-            ssh_public_key=dict(type="str"), reason=dict(type="str"), fleet=dict(type="dict"),
+            ssh_public_key=dict(type="str", no_log=True), reason=dict(type="str"), fleet=dict(type="dict"),
+            replace=dict(type="bool", default=False),
             **LEDGER_ARGS, **SITE_ARGS),
         required_if=[("state", "absent", ("name",))],
         supports_check_mode=True,
@@ -145,7 +154,7 @@ def apply(p: dict[str, Any], check: bool) -> dict[str, Any]:
     if p["state"] == "absent":
         res = usecases.stop(settings(p), p["name"], check=check, reason=p["reason"])
         return dict(changed=res.changed, vessel=res.vessel, summary=res.summary, msg=res.summary, diff=res.diff)
-    got = usecases.launch(settings(p), p, fleet=p["fleet"], check=check)
+    got = usecases.launch(settings(p), p, fleet=p["fleet"], check=check, replace_existing=p["replace"])
     return dict(changed=got.changed, vessel=got.vessel, summary=got.summary, msg=got.summary,
                 placement=got.placement, timings=got.timings, diff=got.diff)
 

@@ -4,7 +4,10 @@ arguments to one of these and formats what comes back. Settings come from :func:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +21,7 @@ from slipway.vessels import (
     LIST_ALL_COLUMNS,
     LIST_COLUMNS,
     LaunchResult,
+    Repair,
     StopResult,
     default_key_pair,
     service,
@@ -32,8 +36,11 @@ def _actor(settings: Settings, actor: Actor | None) -> Actor:
 
 
 def launch(settings: Settings, fields: Mapping[str, Any], *, actor: Actor | None = None,
-           fleet: Any = None, check: bool = False) -> LaunchResult:
-    """Validate the request fields, sync the fleet if given, and launch (or plan, in check mode)."""
+           fleet: Any = None, check: bool = False, replace_existing: bool = False) -> LaunchResult:
+    """Validate the request fields, sync the fleet if given, and launch (or plan, in check mode).
+
+    SIGTERM (what ``timeout`` and a cancelled CI job send) rolls the launch back as Ctrl-C does.
+    """
     who = _actor(settings, actor)
     f = {k: fields.get(k) for k in LAUNCH_FIELDS}
     key, identity = (f["ssh_public_key"], None) if f["ssh_public_key"] else default_key_pair()
@@ -41,10 +48,49 @@ def launch(settings: Settings, fields: Mapping[str, Any], *, actor: Actor | None
                         cpus=f["cpus"], memory=f["memory"], image=f["image"], shm_size=f["shm_size"],
                         ssh_public_key=key, default_cpus=settings.default_cpus,
                         default_memory=settings.default_memory, default_image=settings.default_image)
-    with service(settings) as svc:
+    with service(settings) as svc, terminate_as_interrupt():
         if fleet:
             svc.sync_fleet(fleet)
-        return svc.launch(req, actor=who, check=check, identity_file=identity)
+        return svc.launch(req, actor=who, check=check, identity_file=identity, replace_existing=replace_existing)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises KeyboardInterrupt, so the launch's rollback runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@dataclass
+class ReconcileResult:
+    repairs: list[Repair]
+    table: str
+
+    @property
+    def changed(self) -> bool:
+        return any(r.action != "none" for r in self.repairs)
+
+
+RECONCILE_COLUMNS = ("vessel", "host", "finding", "action")
+
+
+def reconcile(settings: Settings, *, hosts: list[str] | None = None, check: bool = False,
+              actor: Actor | None = None) -> ReconcileResult:
+    """Make the ledger and every host's engine agree (``check``: the table of what it would repair)."""
+    with service(settings) as svc:
+        repairs = svc.reconcile_fleet(hosts=hosts, check=check, actor=actor)
+    return ReconcileResult(repairs, render([r.row() for r in repairs], list(RECONCILE_COLUMNS),
+                                           empty="the ledger and the hosts agree"))
 
 
 def stop(settings: Settings, name: str, *, actor: Actor | None = None, check: bool = False,
@@ -140,6 +186,7 @@ def undertaker_run(settings: Settings, options: Mapping[str, Any] | None = None,
     prom = Prometheus(cfg.prometheus_url, timeout=cfg.prometheus_timeout, field_name="undertaker_prometheus_url")
     try:
         with service(replace(settings, admins=(*settings.admins, *cfg.admins))) as svc:
+            svc.reconcile_fleet(check=check)  # the ledger agrees with the engines before anything is judged
             return Undertaker(cfg, svc, prom, notifier(cfg.slack_webhook_url)).run(when, check=check)
     finally:
         prom.close()

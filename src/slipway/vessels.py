@@ -216,6 +216,11 @@ class VesselService:
         t0 = time.monotonic()
         planned = self.ledger.host(p.host)
         assert planned is not None
+        # the chosen host first agrees with the ledger (one list call): no orphan holds what we take
+        if any(r.action != "none" for r in self.reconcile_fleet(hosts=[planned.name], actor=who)):
+            p = self.ledger.plan(req)
+            planned = self.ledger.host(p.host)
+            assert planned is not None
         # everything outside the database happens before the reservation: the image and the ports
         self.engine(planned.name, planned.docker_url).ensure_image(req.image, pull=self.settings.pull)
         blocked = {planned.name: _foreign_ports(planned)} if _probe_ports(planned) else {}

@@ -61,12 +61,15 @@ def vessels() -> None:
               help="YAML {host: {slipway_queue: ..., slipway_docker_url: ...}} synced into the ledger first.")
 @click.option("--check", is_flag=True, help="Show the placement and why other hosts were not chosen; reserve "
                                             "nothing.")
+@click.option("--replace", "replace_existing", is_flag=True,
+              help="If a vessel of that name runs with another spec, stop it and launch the new one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the vessel as JSON.")
-def launch(ledger_url: str | None, config_file: Path | None, fleet_file: Path | None, check: bool, as_json: bool,
-           **fields: Any) -> None:
+def launch(ledger_url: str | None, config_file: Path | None, fleet_file: Path | None, check: bool,
+           replace_existing: bool, as_json: bool, **fields: Any) -> None:
     """Launch a vessel on the best-fitting host."""
     fleet = yaml.safe_load(fleet_file.read_text()) or {} if fleet_file else None
-    res = usecases.launch(_settings(ledger_url, config_file), fields, fleet=fleet, check=check)
+    res = usecases.launch(_settings(ledger_url, config_file), fields, fleet=fleet, check=check,
+                          replace_existing=replace_existing)
     if as_json:
         _echo_json(res.vessel)
     else:
@@ -105,3 +108,15 @@ def status(ledger_url: str | None, config_file: Path | None, name: str) -> None:
 def stop(ledger_url: str | None, config_file: Path | None, name: str, reason: str | None, check: bool) -> None:
     """Stop a vessel (its owner or an admin)."""
     click.echo(usecases.stop(_settings(ledger_url, config_file), name, reason=reason, check=check).summary)
+
+
+@vessels.command()
+@site_options
+@click.option("--host", "hosts", multiple=True, help="Only this host (repeatable); default every host.")
+@click.option("--check", is_flag=True, help="Print the table of what would be repaired; change nothing.")
+def reconcile(ledger_url: str | None, config_file: Path | None, hosts: tuple[str, ...], check: bool) -> None:
+    """Make the ledger and the hosts' engines agree (orphans, lost vessels, dead launches)."""
+    res = usecases.reconcile(_settings(ledger_url, config_file), hosts=list(hosts) or None, check=check)
+    click.echo(res.table)
+    if check and res.changed:
+        click.echo("check: nothing changed")
