@@ -64,7 +64,12 @@ table:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.slipway.infra.plugins.module_utils.common import LEDGER_ARGS, SITE_ARGS, run, settings
+from ansible_collections.slipway.infra.plugins.module_utils.common import (
+    LEDGER_ARGS,
+    SITE_ARGS,
+    run,
+    settings,
+)
 
 
 def main() -> None:
