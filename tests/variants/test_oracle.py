@@ -1,7 +1,8 @@
 """Oracle tests: Slipway's selection == what `poetry export` / `uv export` would install.
 
 For every project of ../shared/lockcorpus, for main only, each group, each extra and all extras,
-for Python 3.11 and 3.12 (plus one Python inside the project's range when both are outside it),
+for Python 3.11, 3.12 and 3.13 where the project allows it (plus one Python inside the project's range
+when all are outside it),
 on linux/x86_64. The real tools are installed from PyPI by the set-up (tests/variants/oracle.py).
 """
 
@@ -69,6 +70,8 @@ def cases(project: Project) -> list[Case]:
 def pythons(project: Project) -> list[str]:
     chosen = ["3.11", "3.12"]
     rp = project.requires_python()
+    if not rp or allows(rp, "3.13.0"):
+        chosen.append("3.13")  # where the lock allows it
     if rp and not any(allows(rp, f"{p}.0") for p in chosen):
         chosen += [next(p for p in ("3.10", "3.9", "3.8", "3.13", "3.14") if allows(rp, f"{p}.0"))]
     return chosen
