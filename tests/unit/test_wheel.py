@@ -217,3 +217,20 @@ import slipway
 print(json.dumps({"types": sorted(set(types)), "repositories": repositories, "exports": sorted(exports),
                   "slipway_from": slipway.__file__}))
 '''
+
+
+INSTALL = re.compile(r"(?:uv tool install|uv pip install|pip install|pipx install|uv add)\s+(?:-\S+\s+)*"
+                     r"[\"']?([A-Za-z0-9_.-]*slipway[A-Za-z0-9_.-]*)(\[[a-z,]+\])?")
+
+
+def test_install_lines_install_our_distribution() -> None:
+    """README, docs and examples install `slipway-infra` (PyPI's `slipway` is someone else's), with
+    extras the package has: the ones the full install above exercises."""
+    files = [REPO / "README.md", REPO / "CONTRIBUTING.md", *REPO.glob("docs/**/*.md"), *REPO.glob("examples/**/*.*")]
+    found = [(f.relative_to(REPO), m[1], m[2]) for f in files if f.is_file()
+             for m in INSTALL.finditer(f.read_text(errors="replace"))]
+    assert found, "no install line found"
+    for path, dist, extras in found:
+        assert dist == DIST, f"{path}: installs {dist!r}"
+        assert set((extras or "[]")[1:-1].split(",")) - {""} <= set(EXTRAS), f"{path}: unknown extra {extras}"
+    assert any(str(p) == "README.md" for p, _, _ in found)
