@@ -170,7 +170,8 @@ def test_lambda_entry_point_gets_api_gateway_v2_events(stack: BatchStack, monkey
     env = {"SLIPWAY_WEBHOOK_UUIDS_SECRET": stack.uuids_secret, "SLIPWAY_GITHUB_SECRET": stack.github_secret,
            "SLIPWAY_SECRETS_TTL": "5", "SLIPWAY_BATCH_QUEUES": json.dumps(stack.queues),
            "SLIPWAY_BATCH_JOB_DEFINITIONS": json.dumps(stack.job_definitions), "AWS_ENDPOINT_URL": stack.url,
-           "AWS_REGION": REGION}
+           "AWS_REGION": REGION, "SLIPWAY_RUN_LIMITS": json.dumps({"detector": {
+               "vcpus": 2, "memory": 2048, "gpus": 0, "max_vcpus": 16, "max_memory": 65536, "max_gpus": 4}})}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setattr(webhook, "_HANDLER", None)
@@ -185,4 +186,8 @@ def test_lambda_entry_point_gets_api_gateway_v2_events(stack: BatchStack, monkey
     bb = bitbucket_push("detector", [(SHA2, ":SLIPWAY_RUN:")])
     ok = webhook.handler(apigw_event("/webhooks/bitbucket", bb, bb_headers()), None)
     assert ok["statusCode"] == 202
+    # the limits the stack computed at deploy time apply (no Describe* calls from the function)
+    big = github_push("detector", [(SHA3, ":SLIPWAY_RUN:\n:SLIPWAY_VCPUS: 17")])
+    out = webhook.handler(apigw_event("/webhooks/github", big, gh_headers(big)), None)
+    assert out["statusCode"] == 200 and "1..16" in json.loads(out["body"])["commits"][0]["error"]
     assert sorted(j["jobName"] for j in stack.jobs()) == ["detector-1111111", "detector-2222222"]
