@@ -61,6 +61,7 @@ class VesselContainer:
     uid: int = 1000
     extra_env: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    tailscale_hostname: str = ""
 
     @property
     def home_dir(self) -> str:
@@ -102,7 +103,8 @@ def vessel_env_file(v: VesselContainer) -> str:
     pairs = {"SLIPWAY_VESSEL": v.vessel, "SLIPWAY_USER": v.owner, "SLIPWAY_UID": str(v.uid),
              "SLIPWAY_HOME": v.home_dir, "SLIPWAY_SSH_PORT": str(inner_ssh),
              "SLIPWAY_JUPYTER_PORT": str(inner_jupyter), "SLIPWAY_LISTEN": listen,
-             "SLIPWAY_JUPYTER_LISTEN": jupyter_listen}
+             "SLIPWAY_JUPYTER_LISTEN": jupyter_listen,
+             "SLIPWAY_TAILSCALE_HOSTNAME": v.tailscale_hostname or v.vessel}
     return "".join(f"{k}='{val}'\n" for k, val in pairs.items())
 
 

@@ -236,9 +236,10 @@ class VesselService:
             if any(u.startswith("container removed: FAILED") for u in undone):
                 # the container may still run (a daemon that died with live-restore): keep what it holds,
                 # so nothing is given twice; the next reconcile or stop finishes the removal
-                self.ledger.update_vessel(vessel.name, who, "launch-failed", state="stopping",
-                                          end_reason=f"launch failed: {reason}", lease_until=None,
-                                          rolled_back=undone, kept="reservation (container not confirmed gone)")
+                self.ledger.update_vessel(vessel.name, who, None, state="stopping",
+                                          end_reason=f"launch failed: {reason}", lease_until=None)
+                self.ledger.record(who, "launch-failed", vessel.name, vessel.host, reason=reason, rolled_back=undone,
+                                   kept="the reservation: the container is not confirmed gone")
             else:
                 self.ledger.release(vessel.name, who, state="failed", reason=f"launch failed: {reason}",
                                     rolled_back=[*undone, "reservation released"])
@@ -270,15 +271,24 @@ class VesselService:
         if self.settings.jupyter:
             files["/etc/slipway/jupyter_token"] = (token.encode(), 0o600)
         ts = self.tailscale()
+        ts_name = v.name
+        strangers: frozenset[str] = frozenset()
         if ts is not None:
             t1 = time.monotonic()
+            # a device of the tailnet already called like the vessel is a stranger: never adopted, never deleted
+            strangers = frozenset(d.id for d in ts.devices()
+                                  if v.name in (d.hostname, d.name.split(".")[0]))
+            if strangers:
+                ts_name = f"{v.name}-{v.id}"
+                self.ledger.record(actor, "tailscale-name", v.name, v.host, hostname=ts_name,
+                                   why=f"the tailnet already has a device named {v.name}")
             key = ts.create_auth_key(f"slipway vessel {v.name}")
             steps.push("tailscale key revoked", lambda: ts.delete_auth_key(key.id))
-            steps.push("tailscale device deleted", lambda: self._delete_device(ts, v.name, None))
+            steps.push("tailscale device deleted", lambda: self._delete_device(ts, ts_name, None, strangers))
             self.ledger.update_vessel(v.name, actor, None, tailscale_key_id=key.id)
             files["/etc/slipway/tailscale_authkey"] = (key.key.encode(), 0o600)
             timings["tailscale_key"] = time.monotonic() - t1
-        vc = self.container_for(req, v, host)
+        vc = replace(self.container_for(req, v, host), tailscale_hostname=ts_name)
         files["/etc/slipway/env"] = (vessel_env_file(vc).encode(), 0o644)
         t1 = time.monotonic()
         steps.push("container removed", lambda: eng.remove(container_name(v.name)))
@@ -300,7 +310,7 @@ class VesselService:
         ts_values: dict[str, Any] = {}
         try:
             if ts is not None:
-                dev = ts.wait_for_device(v.name, alive=alive)
+                dev = ts.wait_for_device(ts_name, alive=alive, exclude=strangers)
                 address = dev.ipv4 or address
                 ts_values = {"tailscale_device_id": dev.id, "tailscale_ip": dev.ipv4}
             else:
@@ -340,9 +350,12 @@ class VesselService:
     def _token_path(self, name: str) -> Path:
         return self.data_dir / "vessels" / f"{name}.jupyter-token"
 
-    def _delete_device(self, ts: TailscaleClient, name: str, device_id: str | None) -> bool:
+    def _delete_device(self, ts: TailscaleClient, name: str, device_id: str | None,
+                       strangers: frozenset[str] = frozenset()) -> bool:
+        """Delete the vessel's own device: by the id it joined with; before it joined, only a new device."""
         if not device_id:
-            dev = ts.find_device(name)
+            dev = next((d for d in ts.devices() if d.id not in strangers
+                        and name in (d.hostname, d.name.split(".")[0])), None)
             device_id = dev.id if dev else None
         if not device_id:
             return False
@@ -359,7 +372,9 @@ class VesselService:
             if v.tailscale_key_id:
                 key_id = v.tailscale_key_id
                 steps.push("tailscale key revoked", lambda: ts.delete_auth_key(key_id))
-            steps.push("tailscale device deleted", lambda: self._delete_device(ts, v.name, v.tailscale_device_id))
+            if v.tailscale_device_id:
+                dev_id = v.tailscale_device_id
+                steps.push("tailscale device deleted", lambda: self._delete_device(ts, v.name, dev_id))
         steps.push("ssh entry removed", lambda: self.ssh.remove(v.name))
         steps.push("jupyter token removed", lambda: self._token_path(v.name).unlink(missing_ok=True))
         return done + steps.run()

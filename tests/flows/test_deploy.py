@@ -160,3 +160,28 @@ def test_local_flow_runs_through_a_worker(prefect_server: PrefectServer, outputs
     with prefect_client(prefect_server.api_url) as client:
         state = client.read_flow_run(run.id).state
     assert state is not None and state.type.value == "COMPLETED", state
+
+
+def test_playbook_deploys_then_reports_no_change(prefect_server: PrefectServer, outputs_file: Path,
+                                                 tmp_path: Path) -> None:
+    """playbooks/ci_deploy.yml, the same step as an Ansible play: changed once, then not."""
+    import os
+
+    from tests.harness.procs import REPO
+
+    repo = make_repo(tmp_path)
+    env = {**os.environ, **{k: v for k, v in NO_CI.items() if v is not None}, "HOME": str(tmp_path),
+           "ANSIBLE_NOCOLOR": "1", "SLIPWAY_PROJECT_DIR": str(repo), "PREFECT_API_URL": prefect_server.api_url,
+           "SLIPWAY_OUTPUTS": str(outputs_file), "SLIPWAY_BRANCH": "playbook/run"}
+    for k in NO_CI:
+        env.pop(k, None) if k != "SLIPWAY_BRANCH" else None
+    argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "playbooks/ci_deploy.yml"]
+    first = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    assert "changed=1" in first.stdout and "train  playbook-run" in first.stdout and "created" in first.stdout
+    again = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "changed=0" in again.stdout and "unchanged" in again.stdout
+    missing = subprocess.run([*argv, "-e", "slipway_deploy_api_url=prefect"], cwd=REPO, env=env,
+                             capture_output=True, text=True, check=False, timeout=300)
+    assert missing.returncode != 0 and "slipway_deploy_api_url (PREFECT_API_URL" in missing.stdout

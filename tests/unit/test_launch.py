@@ -87,7 +87,7 @@ class FakeTailscale:
     def __init__(self, log: list[str], fail: str | None = None) -> None:
         self.log, self.fail = log, fail
         self.keys: set[str] = set()
-        self.devices: dict[str, Device] = {}
+        self.devs: dict[str, Device] = {}
 
     def create_auth_key(self, description: str) -> AuthKey:
         self.log.append("ts key")
@@ -98,19 +98,23 @@ class FakeTailscale:
         self.log.append(f"ts delete key {key_id}")
         self.keys.discard(key_id)
 
-    def find_device(self, hostname: str) -> Device | None:
-        return self.devices.get(hostname)
+    def devices(self) -> list[Device]:  # type: ignore[override]
+        return list(self.devs.values())
 
-    def wait_for_device(self, hostname: str, timeout: float | None = None, alive: Any = None) -> Device:
+    def find_device(self, hostname: str) -> Device | None:
+        return self.devs.get(hostname)
+
+    def wait_for_device(self, hostname: str, timeout: float | None = None, alive: Any = None,
+                        exclude: frozenset[str] = frozenset()) -> Device:
         self.log.append("ts wait")
         if self.fail == "join":
             raise TailscaleError("the vessel did not join the tailnet")
-        dev = self.devices[hostname] = Device("d1", hostname, hostname, ("100.64.0.7",))
+        dev = self.devs[hostname] = Device("d1", hostname, hostname, ("100.64.0.7",))
         return dev
 
     def delete_device(self, device_id: str) -> None:
         self.log.append(f"ts delete device {device_id}")
-        self.devices = {k: d for k, d in self.devices.items() if d.id != device_id}
+        self.devs = {k: d for k, d in self.devs.items() if d.id != device_id}
 
 
 class FakeSsh:
@@ -180,7 +184,7 @@ def test_a_failed_step_undoes_the_steps_before_it(tmp_path: Path, fail: str, und
     v = w.ledger.vessel("v1")
     assert v is not None and v.state == "failed" and not v.active
     assert w.ledger.allocations() == {"gpus": [], "cpus": [], "ports": []}
-    assert w.engine.containers == {} and w.ts.keys == set() and w.ts.devices == {} and w.ssh.entries == {}
+    assert w.engine.containers == {} and w.ts.keys == set() and w.ts.devs == {} and w.ssh.entries == {}
     failed = next(e for e in w.ledger.events(vessel="v1") if e.action == "failed")
     assert failed.detail["rolled_back"] == [*undone, "reservation released"]
 
@@ -199,7 +203,7 @@ def test_launch_then_stop_leaves_nothing(tmp_path: Path) -> None:
     assert set(w.ssh.entries) == {"v1"} and (tmp_path / "data/vessels/v1.jupyter-token").stat().st_mode & 0o777 == 0o600
     stopped = w.svc.stop("v1", actor=Actor("alice"))
     assert stopped.changed and stopped.vessel["state"] == "stopped"
-    assert w.engine.containers == {} and w.ts.devices == {} and w.ts.keys == set() and w.ssh.entries == {}
+    assert w.engine.containers == {} and w.ts.devs == {} and w.ts.keys == set() and w.ssh.entries == {}
     assert not (tmp_path / "data/vessels/v1.jupyter-token").exists()
     ended = w.ledger.vessel("v1")
     assert ended is not None and ended.gpu_uuids == ("GPU-c",)  # the record keeps which GPUs it had
@@ -283,3 +287,60 @@ def test_settings_come_from_one_loader(tmp_path: Path) -> None:
     assert given.admins == ("ops",)
     with pytest.raises(ValidationError, match="slipway_default_cpus: must be a number"):
         load_settings(env={"SLIPWAY_DEFAULT_CPUS": "many"}, config_file=cfg)
+
+
+def test_tailscale_never_adopts_or_deletes_a_stranger_of_the_same_name(tmp_path: Path) -> None:
+    w = World(tmp_path, tailscale=True)
+    stranger = Device("stranger", "v1", "v1.tail.ts.net", ("100.64.0.99",))
+    w.ts.devs["v1"] = stranger
+    res = w.svc.launch(req(name="v1"))
+    assert res.vessel["address"] == "100.64.0.7" and res.vessel["tailscale_device_id"] == "d1"
+    env = dict(line.split("=", 1) for line in w.engine.files["slipway-v1"]["/etc/slipway/env"][0].decode().split())
+    assert env["SLIPWAY_TAILSCALE_HOSTNAME"] == f"'v1-{res.vessel['id']}'"
+    assert any(e.action == "tailscale-name" for e in w.ledger.events(vessel="v1"))
+    w.svc.stop("v1", actor=Actor("alice"))
+    assert list(w.ts.devs.values()) == [stranger]  # its own device deleted, the stranger left alone
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"name": "bad\n"}, "name: not a valid vessel name"),
+    ({"name": "localhost"}, "name: 'localhost' is the name of a host"),
+    ({"name": "gpu-01"}, "name: 'gpu-01' is the name of a host"),
+    ({"name": "prod-db"}, "name: your ~/.ssh/config already answers 'prod-db' ('Host prod-*')"),
+    ({"image": "a/../../containers/json"}, "image: not a valid image reference"),
+    ({"image": "Slipway/Vessel"}, "image: repository names must be lower case"),
+    ({"image": "img:bad tag"}, "image: not a valid image reference"),
+    ({"memory": "0.001"}, "memory: below the container engine's minimum"),
+    ({"gpus": "\u0661"}, "gpus: must be a whole number"),  # ARABIC-INDIC DIGIT ONE: ASCII digits only
+    ({"ssh_public_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"},
+     "ssh_public_key: not an OpenSSH public key line"),
+])
+def test_hostile_input_is_refused_before_anything_is_reserved(tmp_path: Path, fields: dict[str, Any],
+                                                                message: str) -> None:
+    w = World(tmp_path)
+    with pytest.raises(ValidationError) as err:
+        w.svc.launch(req(**fields))
+    assert message in str(err.value) and err.value.exit_code == 2
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in str(err.value)
+    assert w.ledger.vessels(active=False) == [] and w.engine.containers == {}
+
+
+def test_relaunch_with_another_spec_says_what_differs_or_replaces(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.svc.launch(req(name="v1"))
+    assert not w.svc.launch(req(name="v1")).changed  # the same spec: idempotent
+    with pytest.raises(ValidationError, match=r"v1 is already running with another spec: memory 4 GiB \(asked 8 GiB\)"):
+        w.svc.launch(req(name="v1", memory="8G"))
+    res = w.svc.launch(req(name="v1", memory="8G"), replace_existing=True)
+    assert res.changed and res.vessel["memory_mib"] == 8192
+    assert [v.state for v in w.ledger.vessels(active=False)] == ["stopped", "running"]
+
+
+def test_a_rollback_that_cannot_remove_the_container_keeps_the_reservation(tmp_path: Path) -> None:
+    w = World(tmp_path, fail="wait")
+    w.engine.remove = lambda name: (_ for _ in ()).throw(EngineError("host fake: removing failed: down"))  # type: ignore[method-assign]
+    with pytest.raises(EngineError):
+        w.svc.launch(req(name="v1"))
+    v = w.ledger.vessel("v1")
+    assert v is not None and v.state == "stopping"  # still holds its GPU and CPUs: nothing is given twice
+    assert [g for g, _ in w.ledger.allocations()["gpus"]] == list(v.gpu_uuids)

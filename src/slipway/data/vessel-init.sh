@@ -109,7 +109,7 @@ if [ -s /etc/slipway/tailscale_authkey ]; then
       >/var/log/slipway-tailscaled.log 2>&1 &
     i=0; while [ ! -S /run/tailscale/tailscaled.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
     tailscale --socket=/run/tailscale/tailscaled.sock up --auth-key="file:/etc/slipway/tailscale_authkey" \
-      --hostname="$SLIPWAY_VESSEL" --accept-dns=false || log "tailscale up failed"
+      --hostname="${SLIPWAY_TAILSCALE_HOSTNAME:-$SLIPWAY_VESSEL}" --accept-dns=false || log "tailscale up failed"
   else
     log "tailscale_authkey given but no tailscale in this image"
   fi

@@ -106,11 +106,14 @@ class Tailscale:
                 return d
         return None
 
-    def wait_for_device(self, hostname: str, timeout: float | None = None, alive: Any = None) -> Device:
+    def wait_for_device(self, hostname: str, timeout: float | None = None, alive: Any = None,
+                        exclude: frozenset[str] = frozenset()) -> Device:
+        """The device that joins as ``hostname``; devices that existed before (``exclude``) never count."""
         deadline = time.monotonic() + (timeout or self.s.join_timeout)
         while time.monotonic() < deadline:
-            d = self.find_device(hostname)
-            if d is not None and d.addresses:
+            d = next((d for d in self.devices() if d.id not in exclude and d.addresses
+                      and (d.hostname == hostname or d.name.split(".")[0] == hostname)), None)
+            if d is not None:
                 return d
             if alive is not None and not alive():
                 raise TailscaleError(f"the vessel stopped before it joined the tailnet as {hostname}")
