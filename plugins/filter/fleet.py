@@ -43,7 +43,8 @@ _value:
 
 HOST_KEYS = ("slipway_queue", "slipway_docker_url", "slipway_address", "ansible_host", "slipway_cpus",
              "slipway_memory_mib", "slipway_reserved_memory_mib", "slipway_gpus", "slipway_numa_nodes",
-             "slipway_port_range", "slipway_network_mode", "slipway_enabled", "slipway_labels")
+             "slipway_port_range", "slipway_network_mode", "slipway_enabled", "slipway_labels",
+             "slipway_capacity_override")
 
 
 def fleet(hosts: list[str], hostvars: Any) -> dict[str, dict[str, Any]]:

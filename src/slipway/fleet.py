@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from slipway.errors import ValidationError
+from slipway.errors import SlipwayError, ValidationError
 from slipway.ledger import GpuSpec, HostSpec, Ledger
 from slipway.request import QUEUE_RE, parse_int
 
@@ -63,7 +63,11 @@ Probe = Callable[[str], Mapping[str, int]]
 
 
 HOST_KEYS = ("queue", "docker_url", "address", "cpus", "memory_mib", "reserved_memory_mib", "gpus", "numa_nodes",
-             "port_range", "network_mode", "enabled", "labels")
+             "port_range", "network_mode", "enabled", "labels", "capacity_override")
+
+
+def _declared(hv: Mapping[str, Any]) -> bool:
+    return hv.get("slipway_cpus") not in (None, "") and hv.get("slipway_memory_mib") not in (None, "")
 
 
 def host_spec(name: str, hv: Mapping[str, Any], *, known: HostSpec | None = None,
@@ -97,20 +101,29 @@ def host_spec_from(name: str, hv: Mapping[str, Any], *, known: HostSpec | None =
     if mode not in NETWORK_MODES:
         raise ValidationError(prefix + "network_mode", "unknown network mode", allowed=NETWORK_MODES, got=mode)
     lo, hi = parse_port_range(prefix + "port_range", hv.get("port_range") or "20000-20999")
-    cpus = hv.get("cpus")
-    mem = hv.get("memory_mib")
-    if (cpus in (None, "") or mem in (None, "")) and known is None:
-        if probe is None:
-            raise ValidationError(prefix + "cpus", "CPUs and memory are unknown",
-                                  allowed="declare slipway_cpus and slipway_memory_mib, or let Slipway ask "
-                                          "the host's Docker Engine")
-        facts = probe(docker_url)
-        cpus = facts["cpus"] if cpus in (None, "") else cpus
-        mem = facts["memory_mib"] if mem in (None, "") else mem
-    cpus_n = parse_int(prefix + "cpus", cpus if cpus not in (None, "") else known.cpus  # type: ignore[union-attr]
-                       , minimum=1)
-    mem_n = parse_int(prefix + "memory_mib",
-                      mem if mem not in (None, "") else known.memory_mib, minimum=256)  # type: ignore[union-attr]
+    cpus, mem = hv.get("cpus"), hv.get("memory_mib")
+    declared = cpus not in (None, "") and mem not in (None, "")
+    facts = None
+    if probe is not None and (known is None or not declared or _differs(known, cpus, mem, hv)):
+        try:
+            facts = probe(docker_url)  # the engine's own figures, asked on every change
+        except SlipwayError:
+            if known is None and not declared:
+                raise
+    if not declared and facts is None and known is None:
+        raise ValidationError(prefix + "cpus", "CPUs and memory are unknown",
+                              allowed="declare slipway_cpus and slipway_memory_mib, or let Slipway ask "
+                                      "the host's Docker Engine")
+    cpus_n = parse_int(prefix + "cpus", cpus if cpus not in (None, "") else
+                       (facts["cpus"] if facts else known.cpus), minimum=1)  # type: ignore[union-attr]
+    mem_n = parse_int(prefix + "memory_mib", mem if mem not in (None, "") else
+                      (facts["memory_mib"] if facts else known.memory_mib), minimum=256)  # type: ignore[union-attr]
+    if facts is not None and not hv.get("capacity_override"):
+        for key, want, real, unit in (("cpus", cpus_n, int(facts["cpus"]), " CPUs"),
+                                      ("memory_mib", mem_n, int(facts["memory_mib"]), " MiB")):
+            if want > real:
+                raise ValidationError(prefix + key, f"declares {want}{unit} but its Docker Engine has {real}{unit}",
+                                      allowed=f"at most {real}, or slipway_capacity_override: true", got=want)
     reserve = parse_int(prefix + "reserved_memory_mib", hv.get("reserved_memory_mib") or 0)
     known_gpus = known.gpus if known else ()
     gpus = parse_gpus(prefix + "gpus", hv.get("gpus")) if "gpus" in hv else known_gpus
@@ -123,12 +136,20 @@ def host_spec_from(name: str, hv: Mapping[str, Any], *, known: HostSpec | None =
                     labels={str(k): str(v) for k, v in dict(labels).items()})
 
 
+def _differs(known: HostSpec, cpus: Any, mem: Any, hv: Mapping[str, Any]) -> bool:
+    try:
+        reserve = int(hv.get("reserved_memory_mib") or 0)
+        return int(cpus) != known.cpus or max(256, int(mem) - reserve) != known.memory_mib
+    except (TypeError, ValueError):
+        return True
+
+
 def fleet_problems(fleet: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Every host's first inventory problem, by the same rules a launch applies (for validate_inventory.yml)."""
     problems = []
     for name, hv in sorted(fleet.items()):
         try:
-            host_spec(name, hv, probe=lambda _url: {"cpus": 1, "memory_mib": 1024})
+            host_spec(name, hv, probe=None if _declared(hv) else lambda _url: {"cpus": 1, "memory_mib": 1024})
         except ValidationError as exc:
             problems.append(str(exc))
     return problems
