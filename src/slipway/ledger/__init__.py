@@ -17,10 +17,11 @@ from slipway.ledger.db import SCHEMA_HEAD, aware, default_data_dir, default_url,
 from slipway.ledger.models import Event, GpuSpec, HostSpec, Vessel
 from slipway.ledger.reservations import LEASE_SECONDS, ReservationsMixin
 from slipway.ledger.schema import ACTIVE_STATES
+from slipway.ledger.tokens import TokensMixin
 from slipway.ledger.undertaker import ActiveVessel, UndertakerMixin
 
 
-class Ledger(ReservationsMixin, UndertakerMixin):
+class Ledger(ReservationsMixin, UndertakerMixin, TokensMixin):
     """Typed operations over the ledger database. Thread- and process-safe."""
 
 

@@ -7,13 +7,13 @@ never deleted; a revoked token keeps its row (with ``revoked_at``) so the audit 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Column, Connection, Index, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Index, String, Table, Text, insert, select, update
 
+from slipway.ledger.db import Db
 from slipway.ledger.schema import UtcDateTime, metadata
 
 auth_tokens = Table(
@@ -63,12 +63,8 @@ def _record(r: Any) -> TokenRecord:
                        last_used_at=r["last_used_at"])
 
 
-class TokensMixin:
-    """Token rows. Needs ``read()`` / ``write()`` context managers yielding connections (the Ledger's)."""
-
-    if TYPE_CHECKING:
-        def read(self) -> AbstractContextManager[Connection]: ...
-        def write(self) -> AbstractContextManager[Connection]: ...
+class TokensMixin(Db):
+    """Token rows, through the Ledger's ``read()`` / ``write()`` transactions."""
 
     def insert_token(self, *, token_id: str, name: str, roles: Sequence[str], secret_sha256: str,
                      created_by: str, created_at: datetime, expires_at: datetime) -> TokenRecord:
