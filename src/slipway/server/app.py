@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,7 +37,6 @@ from slipway.auth.roles import (
 from slipway.errors import NotFound, PermissionDenied, PlacementError, SlipwayError, ValidationError
 from slipway.identity import Actor, local_actor
 from slipway.ledger import Ledger
-from slipway.ledger.tokens import TokensMixin
 from slipway.server import ops
 from slipway.server.config import ServerConfig
 from slipway.vessels import VesselService
@@ -116,7 +115,7 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
             svc.ledger.close()
 
     app = FastAPI(title="Slipway", version="1", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
-    svc = service or VesselService(config.settings, ledger=server_ledger(config.settings.ledger_url))
+    svc = service or VesselService(config.settings, ledger=Ledger(config.settings.ledger_url))
     if validator is None and config.oidc is not None:
         validator = OidcValidator(config.oidc)
     app.state.config = config
@@ -228,16 +227,8 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     return app
 
 
-def server_ledger(url: str | None) -> Ledger:
-    """The ledger with the automation-token tables (part of ``Ledger`` itself once the split lands)."""
-    if issubclass(Ledger, TokensMixin):
-        return Ledger(url)
-    cls = type("ServerLedger", (TokensMixin, Ledger), {})
-    return cast(Ledger, cls(url))
-
-
 def _store(svc: VesselService) -> auth_tokens.TokenStore:
-    return cast(auth_tokens.TokenStore, svc.ledger)
+    return svc.ledger
 
 
 def _time(value: Any, field: str) -> datetime | None:
