@@ -91,7 +91,7 @@ def _kill_stale(pidfile: Path) -> None:
 
 
 def start_dockerd(workdir: Path, *, gpu_hook: bool = True, name: str = "dockerd",
-                  data_root: Path | None = None) -> Dockerd:
+                  data_root: Path | None = None, extra: tuple[str, ...] = ()) -> Dockerd:
     exe = require("dockerd", "docker.io")
     require("containerd", "containerd")
     root = data_root or _cached_root()
@@ -114,7 +114,7 @@ def start_dockerd(workdir: Path, *, gpu_hook: bool = True, name: str = "dockerd"
     _kill_stale(pidfile)
     argv = [exe, "--data-root", str(root / "data"), "--exec-root", str(exec_root),
             "--pidfile", str(pidfile), "-H", f"unix://{sock}", "--storage-driver=overlay2",
-            "--iptables=false", "--ip6tables=false", "--bridge=none", "--log-level=warn"]
+            "--iptables=false", "--ip6tables=false", "--bridge=none", "--log-level=warn", *extra]
     # a stale pidfile from a killed run would stop dockerd from starting
     pid_stale = root / "data" / "docker.pid"
     if pid_stale.exists():
