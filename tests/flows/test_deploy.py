@@ -183,3 +183,61 @@ def test_playbook_deploys_then_reports_no_change(prefect_server: PrefectServer, 
     missing = subprocess.run([*argv, "-e", "slipway_deploy_api_url=prefect"], cwd=REPO, env=env,
                              capture_output=True, text=True, check=False, timeout=300)
     assert missing.returncode != 0 and "slipway_deploy_api_url (PREFECT_API_URL" in missing.stdout
+
+
+USES_DELTA = '''from prefect import flow
+
+from slipway.flow import LocalMachine, Workflow
+
+
+@flow(name="uses-delta")
+def uses_delta() -> str:
+    import delta
+
+    print(f"delta {delta.VERSION} is importable")
+    return str(delta.VERSION)
+
+
+Workflow(machine=LocalMachine(), schedule=None)
+'''
+
+
+@pytest.mark.slow
+def test_dev_deployment_run_installs_its_exp_group(prefect_server: PrefectServer, outputs_file: Path,
+                                                   tmp_path: Path) -> None:
+    """A branch adds ``delta`` to the exp group: its dev deployment carries SLIPWAY_EXP, and the run
+    installs it at start (the image entry point; for a process worker, the same script as its
+    command) into the worker's environment, a throwaway venv layered over the project's here."""
+    import os
+    import sysconfig
+
+    from tests.images.demo import make_demo
+
+    repo = make_repo(tmp_path)
+    git(repo, "checkout", "-q", "-b", "exp/delta")
+    make_demo(repo, exp=("delta==1.0",))
+    (repo / "flows" / "uses_delta.py").write_text(USES_DELTA)
+    commit_all(repo, "try delta")
+    result = deploy(repo, prefect_server, outputs_file, "--path", "flows/uses_delta.py")
+    assert result.exit_code == 0, result.output
+    with prefect_client(prefect_server.api_url) as client:
+        dep = client.read_deployment_by_name("uses-delta/exp-delta")
+        assert dep.job_variables["env"] == {"SLIPWAY_EXP": "delta==1.0"} and "dev" in dep.tags
+        run = client.create_flow_run_from_deployment(dep.id)
+
+    venv = tmp_path / "worker-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "slipway-project.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    env = {**os.environ, "PREFECT_API_URL": prefect_server.api_url, "PREFECT_HOME": str(tmp_path / "home"),
+           "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "SLIPWAY_PIP_ARGS": f"--no-index --find-links {repo / 'wheels'}"}
+    worker = subprocess.run([str(venv / "bin" / "python"), "-m", "prefect", "worker", "start", "--pool",
+                             dep.work_pool_name, "--run-once"], env=env, capture_output=True, text=True,
+                            timeout=300, check=False)
+    out = worker.stdout + worker.stderr
+    assert worker.returncode == 0, out[-3000:]
+    assert "installing exp group: delta==1.0" in out and "delta 1.0 is importable" in out, out[-3000:]
+    with prefect_client(prefect_server.api_url) as client:
+        state = client.read_flow_run(run.id).state
+    assert state is not None and state.type.value == "COMPLETED", state

@@ -15,6 +15,7 @@ the first write: a bad declaration leaves nothing behind.
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import sys
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,6 +34,8 @@ from slipway.variants.hashing import salted, tag_for
 ACTIONS = ("created", "updated", "unchanged")
 #: where the variant image holds the project's code (images/variant/Dockerfile)
 IMAGE_PROJECT_DIR = "/opt/project"
+#: the variant image's entry point (installs $SLIPWAY_EXP), used by LocalMachine dev deployments too
+LOCAL_ENTRYPOINT = Path(__file__).resolve().parents[3] / "images" / "variant" / "entrypoint.sh"
 SKIP = {"__pycache__", ".git", ".venv", "node_modules", "tests"}
 
 
@@ -261,6 +264,9 @@ def plan(declared: Sequence[Declared], *, ctx: GitContext, cfg: FlowsConfig, out
             tags.add("dev")
             if exp:
                 job_variables["env"] = {**job_variables.get("env", {}), "SLIPWAY_EXP": " ".join(exp)}
+                if isinstance(m, LocalMachine):
+                    # a process worker runs no image: the same entry point installs the group first
+                    job_variables["command"] = f"/bin/sh {shlex.quote(str(LOCAL_ENTRYPOINT))} python -m prefect.engine"
         schedule = cfg.schedule if wf.schedule == DAILY else wf.schedule
         schedules = ((schedule, cfg.timezone),) if schedule and (on_main or wf.branch_schedule) else ()
         spec = DeploymentSpec(
