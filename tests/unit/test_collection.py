@@ -53,7 +53,8 @@ def test_tarball_holds_only_the_collection(tarball: Path) -> None:
     assert {n.split("/")[0] for n in names} <= ALLOWED_TOP, sorted({n.split("/")[0] for n in names} - ALLOWED_TOP)
     assert names >= REQUIRED, sorted(REQUIRED - names)
     unwanted = sorted(n for n in names if re.search(r"(^|/)(__pycache__|molecule|\.venv|\.ci|\.collections|"
-                                                    r"pulumi|uv\.lock|pyproject\.toml)(/|$)|\.pyc$", n))
+                                                    r"pulumi|uv\.lock|pyproject\.toml|\.gitignore|"
+                                                    r"\.plugin-cache\.yaml)(/|$)|\.pyc$", n))
     assert not unwanted, unwanted
     # src/ only holds the target of plugins/module_utils/gpu.py; tests/ only the sanity ignore files
     assert {n for n in names if n.startswith("src/") and members[n].isfile()} == {"src/slipway/gpu.py"}
@@ -86,12 +87,28 @@ def test_one_version() -> None:
         "an unreleased version needs changelog fragments"
 
 
+def test_metadata_passes_yamllint() -> None:
+    """The collection's and the Pulumi projects' YAML, with the repository's yamllint rules."""
+    paths = ["galaxy.yml", "meta", "changelogs/config.yaml", "changelogs/changelog.yaml", "pulumi", "examples/pulumi"]
+    res = subprocess.run([str(BIN / "yamllint"), "--strict", "-c", ".yamllint", *paths], cwd=REPO,
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_sanity_ignore_files_agree() -> None:
     files = sorted((REPO / "tests" / "sanity").glob("ignore-2.*.txt"))
     assert [f.name for f in files] == ["ignore-2.17.txt", "ignore-2.18.txt", "ignore-2.19.txt"]
     assert len({f.read_text() for f in files}) == 1
-    for line in files[0].read_text().splitlines():
+    lines = files[0].read_text().splitlines()
+    for line in lines:
         assert " # " in line and line.split(" # ", 1)[1].strip(), f"no reason given: {line}"
+        assert (REPO / line.split()[0]).exists(), f"{line.split()[0]} does not exist: remove its line"
+    # validate-modules asks every module and lookup for a GPLv3 header; the collection is Apache-2.0
+    waived = {line.split()[0] for line in lines if "validate-modules:missing-gplv3-license" in line}
+    plugins = {str(p.relative_to(REPO)) for kind in ("modules", "lookup")
+               for p in (REPO / "plugins" / kind).glob("*.py") if p.name != "__init__.py"}
+    assert plugins == waived, "add (or drop) the line for: " + ", ".join(
+        f"{p} validate-modules:missing-gplv3-license # <the reason on the other lines>" for p in plugins ^ waived)
 
 
 def _pip_bootstrap() -> None:
