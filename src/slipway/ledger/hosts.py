@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from slipway.errors import ValidationError
 from slipway.identity import Actor
@@ -36,8 +35,12 @@ class HostsMixin(Db):
         return changed
 
     def _insert_ignore(self, table: Any, index: list[str], **values: Any) -> Any:
-        mod: Any = postgresql if self.dialect == "postgresql" else sqlite
-        return mod.insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
+        """``INSERT ... ON CONFLICT DO NOTHING`` in the ledger's dialect (imported only when needed)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
 
     def _upsert_host(self, conn: Connection, spec: HostSpec) -> bool:
         values = dict(queue=spec.queue, docker_url=spec.docker_url, address=spec.address, cpus=spec.cpus,
