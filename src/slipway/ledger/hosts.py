@@ -37,10 +37,12 @@ class HostsMixin(Db):
     def _insert_ignore(self, table: Any, index: list[str], **values: Any) -> Any:
         """``INSERT ... ON CONFLICT DO NOTHING`` in the ledger's dialect (imported only when needed)."""
         if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        return dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=index)
 
     def _upsert_host(self, conn: Connection, spec: HostSpec) -> bool:
         values = dict(queue=spec.queue, docker_url=spec.docker_url, address=spec.address, cpus=spec.cpus,
