@@ -17,6 +17,7 @@ provider's key rotation is picked up without a restart and a flood of junk token
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ class OidcSettings:
     issuer: str
     audience: tuple[str, ...]
     client_id: str = ""  # the public client `slipway login` uses (often the same as the audience)
+    client_secret: str | None = field(default=None, repr=False)  # the web pages' login, if the client has one
     user_claim: str = "email"
     leeway_seconds: float = 30.0
     algorithms: tuple[str, ...] = ALLOWED_ALGORITHMS
@@ -69,6 +71,7 @@ class OidcSettings:
         auds = (aud,) if isinstance(aud, str) else tuple(aud or ())
         return cls(issuer=str(raw["issuer"]), audience=tuple(str(a) for a in auds),
                    client_id=str(raw.get("client_id") or (auds[0] if auds else "")),
+                   client_secret=os.environ.get("SLIPWAY_OIDC_CLIENT_SECRET") or raw.get("client_secret"),
                    user_claim=str(raw.get("user_claim", "email")),
                    leeway_seconds=float(raw.get("leeway_seconds", 30)),
                    algorithms=tuple(raw.get("algorithms", ALLOWED_ALGORITHMS)),

@@ -73,18 +73,18 @@ JsonBody = Annotated[dict[str, Any], Body()]
 OptionalBody = Annotated[dict[str, Any] | None, Body()]
 
 
-def authenticate(request: Request) -> Actor:
+def authenticate(request: Request, *, cookie: bool = False) -> Actor:
+    """The caller: a bearer token (API and pages), the session cookie (pages only: the API never reads
+    cookies, so a cross-site request cannot act with them), or the local user in single-user mode."""
     cfg: ServerConfig = request.app.state.config
     auth: Authenticator = request.app.state.auth
     header = request.headers.get("authorization", "")
     scheme, _, bearer = header.partition(" ")
     bearer = bearer.strip()
-    if not bearer:
-        bearer = request.state.__dict__.get("session_token") or ""
-        if not bearer and hasattr(request.app.state, "session_token"):
-            bearer = request.app.state.session_token(request) or ""
-    elif scheme.lower() != "bearer":
+    if header and scheme.lower() != "bearer":
         raise Unauthenticated("use 'Authorization: Bearer <token>'")
+    if not bearer and cookie and cfg.team_mode:
+        bearer = request.cookies.get("slipway_session") or ""
     if bearer:
         return auth.actor(bearer)
     if cfg.team_mode:
@@ -125,6 +125,11 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     @app.exception_handler(SlipwayError)
     async def slipway_error(request: Request, exc: SlipwayError) -> JSONResponse:
         code = next((c for t, c in STATUS.items() if isinstance(exc, t)), 500)
+        render_error = getattr(request.app.state, "render_error", None)
+        if render_error is not None and not request.url.path.startswith(("/api/", "/healthz")) \
+                and not request.url.path.endswith(".json"):
+            page: JSONResponse = render_error(request, exc, code)
+            return page
         headers = {"WWW-Authenticate": 'Bearer realm="slipway"'} if code == 401 else None
         if code >= 500:
             log.warning("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
@@ -224,6 +229,9 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     def revoke_token(token_id: str, actor: TokenAdmin) -> dict[str, Any]:
         return auth_tokens.revoke_token(_store(svc), token_id, actor=actor).as_dict()
 
+    from slipway.web.pages import mount
+
+    mount(app, config, svc, validator)
     return app
 
 
