@@ -151,7 +151,7 @@ def test_selection_matches_the_real_exporter(name: str, workspace: Path,
     if name in TOOL_CANNOT:
         exp = exports[(name, "main")]
         assert not exp.ok and TOOL_CANNOT[name] in exp.text, exp.text[-500:]
-        for py in pythons(project):
+        for py in ("3.11", "3.12"):  # the recorded expectation was checked by hand for these
             sel = project.select((), (), Target(python=py))
             assert {p.name for p in sel.packages} == {p.name for p in project.poetry.packages}  # type: ignore[union-attr]
         return

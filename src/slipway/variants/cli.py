@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from pathlib import Path
 
@@ -11,12 +10,9 @@ import click
 
 from slipway.errors import SlipwayError
 from slipway.variants.hashing import HASHES_FILE
-from slipway.variants.service import check_hashes, compute, write_hashes
+from slipway.variants.output import hash_text, resolve_text, split_names, stale_text, written_text
+from slipway.variants.service import hash_project
 from slipway.variants.service import resolve as resolve_selection
-
-
-def _split(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def _fail(exc: SlipwayError) -> None:
@@ -59,21 +55,12 @@ def resolve(project_dir: Path, variant: str | None, groups: str, extras: str, py
             machine: str | None, as_json: bool) -> None:
     """Print the packages a selection installs: name, version, source."""
     try:
-        target, sel = resolve_selection(project_dir, variant=variant, groups=_split(groups),
-                                        extras=_split(extras), python=python, machine=machine)
+        target, sel = resolve_selection(project_dir, variant=variant, groups=split_names(groups),
+                                        extras=split_names(extras), python=python, machine=machine)
     except SlipwayError as exc:
         _fail(exc)
         return
-    rows = [p.as_dict() for p in sel.packages]
-    if as_json:
-        click.echo(json.dumps({"target": target.canonical(), "groups": list(sel.groups),
-                               "extras": list(sel.extras), "lock": sel.lock_kind, "packages": rows}, indent=2))
-        return
-    width = max([len(r["name"]) for r in rows] + [4])
-    vwidth = max([len(r["version"]) for r in rows] + [7])
-    click.echo(f"{'name':<{width}}  {'version':<{vwidth}}  source")
-    for r in rows:
-        click.echo(f"{r['name']:<{width}}  {r['version']:<{vwidth}}  {r['source']}")
+    click.echo(resolve_text(target, sel, as_json))
 
 
 @variants.command("hash")
@@ -87,27 +74,18 @@ def resolve(project_dir: Path, variant: str | None, groups: str, extras: str, py
 def hash_(project_dir: Path, python: str | None, machine: str | None, mode: str | None, as_json: bool) -> None:
     """Print `variant hash` lines; --check / --write the committed hashes file."""
     try:
-        results = compute(project_dir, python=python, machine=machine)
-        if mode == "check":
-            chk = check_hashes(project_dir, results)
-        elif mode == "write":
-            chk = write_hashes(project_dir, results)
-        else:
-            chk = None
+        results, chk = hash_project(project_dir, mode, python=python, machine=machine)
     except SlipwayError as exc:
         _fail(exc)
         return
-    if as_json:
-        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
-    else:
-        for r in results:
-            click.echo(f"{r.variant.name} {r.hash}")
+    text = hash_text(results, as_json)
+    if text:
+        click.echo(text)
     if chk is not None and mode == "check" and not chk.fresh:
-        click.echo(f"error: {chk.path.name} is stale for variant(s) {', '.join(chk.stale)}: "
-                   "run `slipway variants hash --write`", err=True)
+        click.echo(stale_text(chk), err=True)
         sys.exit(1)
     if chk is not None and mode == "write":
-        click.echo(f"{'updated' if not chk.fresh else 'unchanged'} {chk.path}", err=True)
+        click.echo(written_text(chk), err=True)
 
 
 __all__ = ["variants"]

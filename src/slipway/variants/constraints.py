@@ -99,21 +99,50 @@ def compile_constraint(text: str) -> Check:
     return lambda v: any(all(c(v) for c in alt) for alt in checks)
 
 
-_SIMPLE = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*(\d+(?:\.\d+)*(?:\.\*)?)\s*")
+_SIMPLE = re.compile(r"\s*(<=|>=|==|!=|<|>|=|\^|~(?!=))?\s*(\d+(?:\.\d+)*(?:\.\*)?)\s*")
+
+
+def _bump(release: str, caret: bool) -> str:
+    """The exclusive upper bound of ``^release`` / ``~release`` (poetry's rules), as a release."""
+    parts = [int(x) for x in release.split(".")]
+    if caret:
+        keep = next((i for i, n in enumerate(parts) if n != 0), len(parts) - 1) + 1
+    else:
+        keep = min(len(parts), 2) if len(parts) >= 2 else 1
+    bumped = parts[:keep]
+    bumped[-1] += 1
+    return ".".join(map(str, bumped))
 
 
 def _quick_allows(constraint: str, version: str) -> bool | None:
-    """``>=3.11,<4``-style constraints on a plain release, without importing packaging."""
-    result = True
-    for term in constraint.split(","):
-        m = _SIMPLE.fullmatch(term)
-        if not m:
-            return None
-        ok = _release_compare(m.group(1), version, m.group(2))
-        if ok is None:
-            return None
-        result = result and ok
-    return result
+    """``>=3.11,<4``, ``^3.8.1``, ``>=3.8 <4 || 3.7.*``-style constraints on a plain release,
+    without importing packaging; ``None`` for anything else."""
+    if constraint.strip() in ("", "*"):
+        return True
+    any_ok = False
+    for alt in re.split(r"\s*\|\|?\s*", constraint.strip()):
+        ok = True
+        for term in re.split(r"\s*,\s*|\s+(?=[<>=!^~\d])", alt.strip()):
+            if term in ("", "*"):
+                continue
+            m = _SIMPLE.fullmatch(term)
+            if not m:
+                return None
+            op, release = m.group(1) or "==", m.group(2)
+            if op in ("^", "~"):
+                if release.endswith(".*"):
+                    return None
+                lo, hi = _release_compare(">=", version, release), _release_compare("<", version, _bump(release, op == "^"))
+                if lo is None or hi is None:
+                    return None
+                ok = ok and lo and hi
+                continue
+            got = _release_compare("==" if op == "=" else op, version, release)
+            if got is None:
+                return None
+            ok = ok and got
+        any_ok = any_ok or ok
+    return any_ok
 
 
 def allows(constraint: str | None, version: str) -> bool:

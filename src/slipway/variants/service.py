@@ -100,3 +100,15 @@ def write_hashes(project_dir: Path | str, results: list[VariantResult]) -> Hashe
         tmp.write_text(check.expected, encoding="utf-8")
         tmp.replace(check.path)
     return check
+
+
+def hash_project(project_dir: Path | str, mode: str | None = None, *, python: str | None = None,
+                 machine: str | None = None) -> tuple[list[VariantResult], HashesCheck | None]:
+    """`variants hash`: every variant's hash, and with ``mode`` ``check`` or ``write`` the hashes file
+    compared (or brought up to date). Nothing is written unless every variant resolved."""
+    results = compute(project_dir, python=python, machine=machine)
+    if mode == "check":
+        return results, check_hashes(project_dir, results)
+    if mode == "write":
+        return results, write_hashes(project_dir, results)
+    return results, None
