@@ -18,7 +18,8 @@ from slipway.cloud.stack import Stack, build_stack
 from slipway.cloud.webhook import HANDLER, ROUTES, lambda_code, project_limits
 from tests.cloud.pulumi_mocks import ACCOUNT, Engine, Mocks, RecordingMonitor
 
-pytestmark = pytest.mark.filterwarnings("ignore:aws.ec2/encryptioncontrol:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:aws.ec2/encryptioncontrol:DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning")]
 
 PULUMI = Path(__file__).resolve().parents[2] / "pulumi"
 DEV = {k: v for k, v in yaml.safe_load((PULUMI / "Pulumi.dev.yaml").read_text())["config"].items()

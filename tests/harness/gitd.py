@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ class GitDaemon:
         return f"git://127.0.0.1:{self.port}/{name}.git"
 
     def bare(self, name: str) -> Path:
-        """A new empty bare repository ``<name>.git`` that accepts pushes."""
+        """A new empty bare repository ``<name>.git`` that accepts pushes (replacing one of that name)."""
         path = self.base / f"{name}.git"
+        shutil.rmtree(path, ignore_errors=True)
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
         subprocess.run(["git", "-C", str(path), "config", "http.receivepack", "true"], check=True)
         return path
