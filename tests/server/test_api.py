@@ -243,3 +243,37 @@ def test_secrets_never_in_responses_or_debug_logs(tmp_path: Path, provider: Prov
         assert needle not in logs
         assert all(needle not in t for t in texts[:-3] + texts[-2:])
     assert isinstance(api.config, ServerConfig)
+
+
+BROWSER = """#!{python}
+import sys, requests
+r = requests.post(sys.argv[1], data={{"sub": "alice"}}, allow_redirects=False, timeout=10)
+requests.get(r.headers["Location"], timeout=10)
+"""
+
+
+def test_slipway_login_command(team: Api, tmp_path: Path) -> None:
+    """`slipway login --server URL`: the browser it opens ($BROWSER, here a script submitting the provider's
+    form as alice) lands on the loopback redirect; the tokens are cached with mode 0600."""
+    import json
+    import stat
+    import subprocess
+    import sys
+
+    from slipway.server.client import Client, TokenCache
+
+    browser = tmp_path / "browser"
+    browser.write_text(BROWSER.format(python=sys.executable))
+    browser.chmod(0o755)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "BROWSER": str(browser),
+           "SLIPWAY_OIDC_CLIENT_SECRET": "not-a-secret"}
+    r = subprocess.run([str(Path(sys.executable).parent / "slipway"), "login", "--server", team.url], env=env,
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert f"logged in to {team.url} as alice (researcher)" in r.stdout
+    cache = tmp_path / "cfg" / "slipway" / "tokens.json"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    entry = json.loads(cache.read_text())[team.url]
+    assert entry["bearer"] not in r.stdout + r.stderr
+    assert Client(team.url, cache=TokenCache(cache)).whoami()["name"] == "alice"
