@@ -75,3 +75,12 @@ def pools(prefect_server: PrefectServer, pool_templates: dict[str, dict[str, Any
 def outputs(pools: dict[str, str]) -> dict[str, Any]:
     return {"ecrRepositoryUrls": {"demo": REPO_URL}, "prefectWorkPools": pools,
             "ecsInfrastructureRoleArn": INFRA_ROLE}
+
+
+@pytest.fixture(scope="session")
+def moto_server(server_root: Path) -> Iterator[Any]:
+    from tests.harness.moto import start_moto
+
+    m = start_moto(server_root / "moto-flows")
+    yield m
+    m.stop()

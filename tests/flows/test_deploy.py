@@ -241,3 +241,33 @@ def test_dev_deployment_run_installs_its_exp_group(prefect_server: PrefectServer
     with prefect_client(prefect_server.api_url) as client:
         state = client.read_flow_run(run.id).state
     assert state is not None and state.type.value == "COMPLETED", state
+
+
+def test_deploy_runs_the_image_step_first(prefect_server: PrefectServer, outputs: dict[str, Any], moto_server: Any,
+                                          tmp_path: Path) -> None:
+    """With --registry the existing image step runs for the variants the workflows use; images whose
+    hash tag exists (here: pushed to moto's ECR beforehand) are not rebuilt, and the deployments
+    point at exactly those tags."""
+    import boto3
+
+    from slipway.flow.deploy import variant_tags
+    from tests.flows.test_meta import _manifest
+    from tests.harness.moto import CREDENTIALS, REGION
+
+    repo = make_repo(tmp_path)
+    ecr = boto3.client("ecr", region_name=REGION, endpoint_url=moto_server.url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    uri = ecr.create_repository(repositoryName="slipway/test/demo")["repository"]["repositoryUri"]
+    tags = variant_tags(repo, ["base", "ml"])
+    for n, tag in enumerate(tags.values(), start=1):
+        ecr.put_image(repositoryName="slipway/test/demo", imageManifest=_manifest(n), imageTag=tag)
+    out_file = tmp_path / "outputs.json"
+    out_file.write_text(json.dumps({**outputs, "ecrRepositoryUrls": {"demo": uri}}))
+    result = run_cli(["flows", "deploy", "--project", str(repo), "--api-url", prefect_server.api_url,
+                      "--outputs", str(out_file), "--registry", f"ecr://{REGION}", "--endpoint-url", moto_server.url,
+                      "--branch", "images/check", "--json"], **CREDENTIALS)
+    assert result.exit_code == 0, result.output
+    assert f"image ml: {tags['ml']} unchanged" in result.stderr and f"image base: {tags['base']} unchanged" in result.stderr
+    rows = {r["flow"]: r for r in json.loads(result.stdout)}
+    assert rows["train"]["image"] == f"{uri}:{tags['ml']}" and rows["featurize"]["image"] == f"{uri}:{tags['base']}"
+    assert rows["hello"]["image"] == "-"
