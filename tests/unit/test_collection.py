@@ -155,7 +155,8 @@ def test_ansible_test_sanity(tarball: Path, tmp_path: Path) -> None:
     _shellcheck()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("ANSIBLE_CONFIG", None)
-    res = subprocess.run([str(BIN / "ansible-test"), "sanity", "--local", "--python", "3.11", "--color", "no"],
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the project's: 3.11
+    res = subprocess.run([str(BIN / "ansible-test"), "sanity", "--local", "--python", python, "--color", "no"],
                          cwd=root, env=env, capture_output=True, text=True, check=False, timeout=1200)
     errors = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith(("ERROR", "FATAL"))]
     assert res.returncode == 0, "\n".join(errors) or res.stdout[-4000:] + res.stderr[-4000:]
