@@ -64,16 +64,22 @@ class Project:
     def refs(self) -> list[str]:
         return git(self.bare, "for-each-ref", "--format=%(refname)").split()
 
+    def output_md5(self, ref: str, out: str = "model.txt") -> str:
+        lock = yaml.safe_load(self.show(ref, "dvc.lock"))
+        md5: str = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == out)
+        return md5
+
     def pushed_output(self, s3: Any, ref: str, out: str = "model.txt") -> str:
         """The content of a stage output as the run pushed it to the DVC remote (via dvc.lock's md5)."""
-        lock = yaml.safe_load(self.show(ref, "dvc.lock"))
-        md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == out)
+        md5 = self.output_md5(ref, out)
         key = f"{self.prefix}/files/md5/{md5[:2]}/{md5[2:]}"
         body: bytes = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body.decode()
 
 
-def make_project(gitd: GitDaemon, work: Path, name: str, s3_url: str, bucket: str) -> Project:
+def make_project(gitd: GitDaemon, work: Path, name: str, s3_url: str | None, bucket: str) -> Project:
+    """``s3_url``: the remote is ``s3://<bucket>/store-<name>`` on that endpoint; ``None``: the remote is
+    the directory ``<bucket>/store-<name>`` (as the job's container sees it)."""
     bare = gitd.bare(name)
     work.mkdir(parents=True)
     git(work, "init", "-q", "-b", "main")
@@ -82,10 +88,10 @@ def make_project(gitd: GitDaemon, work: Path, name: str, s3_url: str, bucket: st
     (work / ".dvc").mkdir()
     (work / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
     prefix = f"store-{name}"
+    remote = (f"    url = s3://{bucket}/{prefix}\n    endpointurl = {s3_url}\n" if s3_url
+              else f"    url = {bucket}/{prefix}\n")
     (work / ".dvc" / "config").write_text(
-        "[core]\n    remote = storage\n    autostage = true\n"
-        "['remote \"storage\"']\n"
-        f"    url = s3://{bucket}/{prefix}\n    endpointurl = {s3_url}\n")
+        "[core]\n    remote = storage\n    autostage = true\n['remote \"storage\"']\n" + remote)
     (work / ".dvcignore").write_text("")
     (work / "params.yaml").write_text("lr: 0.01\n")
     (work / "data.txt").write_text("1 2 3\n")

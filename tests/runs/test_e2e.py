@@ -83,6 +83,28 @@ def test_github_push_runs_dvc_repro_on_batch(cloud: BatchStack, git_daemon: GitD
     assert any("/runs/" in k for k in keys), keys  # dvc push --run-cache
 
 
+def test_cli_lists_batch_runs(cloud: BatchStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`slipway runs submit/list/status/logs` against Batch: the stack's outputs in the environment."""
+    monkeypatch.setenv("SLIPWAY_BATCH_QUEUES", json.dumps(cloud.queues))
+    monkeypatch.setenv("SLIPWAY_BATCH_JOB_DEFINITIONS", json.dumps(cloud.job_definitions))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.url)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    runner = BatchRuns(cloud.queues, cloud.job_definitions, region=REGION, endpoint_url=cloud.url)
+    from slipway.runs.plan import Commit, plan_commit
+
+    plan = plan_commit(Commit("detector", "abcdef0123456789", ":SLIPWAY_RUN:"), runner.target("detector"))
+    assert plan is not None
+    job_id = runner.submit(plan)  # the container fails at once (no clone URL): a FAILED run to list
+    wait_job(cloud, job_id)
+    listed = _slipway("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "detector-abcdef0" in listed.stdout and "FAILED" in listed.stdout
+    status = _slipway("status", job_id)
+    assert "detector-abcdef0" in status.stdout and "FAILED" in status.stdout
+    logs = _slipway("logs", job_id)
+    assert "SLIPWAY_RUN_CLONE_URL" in logs.stdout  # the runner's own error, from CloudWatch Logs
+
+
 def test_bitbucket_push_runs_dvc_exp_on_batch(cloud: BatchStack, git_daemon: GitDaemon, tmp_path: Path) -> None:
     project = make_project(git_daemon, tmp_path / "detector", "detector", cloud.url, "dvc-store")
     sha = project.commit("scan\n\n:SLIPWAY_RUN: --set-param lr=0.5\n:SLIPWAY_RUN_EXP:")
@@ -108,12 +130,12 @@ def _slipway(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=400, check=False)
 
 
-def test_local_runner_same_loop_without_batch(moto_docker: Moto, dockerd: Dockerd, runs_image: str,
-                                              git_daemon: GitDaemon, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in CREDENTIALS.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("SLIPWAY_BATCH_QUEUES", raising=False)
+def test_local_runner_same_loop_without_moto(dockerd: Dockerd, runs_image: str, git_daemon: GitDaemon,
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded default: no AWS at all. The DVC remote is a directory and the DVC cache a shared one,
+    both mounted into the run's container."""
+    for k in ("SLIPWAY_BATCH_QUEUES", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
     slack, statuses = SlackReceiver(), SlackReceiver()  # both record JSON POSTs on loopback
     host, port = statuses.server.server_address[:2]
     monkeypatch.setenv("SLIPWAY_SLACK_WEBHOOK", slack.url)
@@ -121,16 +143,23 @@ def test_local_runner_same_loop_without_batch(moto_docker: Moto, dockerd: Docker
     monkeypatch.setenv("SLIPWAY_STATUS_API_URL", f"http://{host!s}:{port}")
     monkeypatch.setenv("SLIPWAY_STATUS_REPO", "team/segmenter")
     monkeypatch.setenv("SLIPWAY_STATUS_TOKEN", "ghs_status_token_value")
-    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_docker.url)
-    s3.create_bucket(Bucket="dvc-local")
-    project: Project = make_project(git_daemon, tmp_path / "segmenter", "segmenter", moto_docker.url, "dvc-local")
+    remote, cache = tmp_path / "remote", tmp_path / "cache"
+    remote.mkdir()
+    cache.mkdir()
+    project: Project = make_project(git_daemon, tmp_path / "segmenter", "segmenter", None, "/dvc-remote")
     sha = project.commit("local try\n\n:SLIPWAY_RUN:\n:SLIPWAY_VCPUS: 1", change="5 5\n")
     common = ["--image", runs_image, "--docker-host", dockerd.url]
-    out = _slipway("submit", "--commit", sha, "--repo-dir", str(project.work), "--wait", *common)
+    mounts = ["--volume", f"{remote}:/dvc-remote", "--volume", f"{cache}:/dvc-cache",
+              "--env", "SLIPWAY_DVC_CACHE_DIR=/dvc-cache"]
+    out = _slipway("submit", "--commit", sha, "--repo-dir", str(project.work), "--wait", *mounts, *common)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"segmenter-{sha[:7]}" in out.stdout and "SUCCEEDED" in out.stdout
     branch = f"refs/heads/experiment/{sha[:7]}"
-    assert project.pushed_output(s3, branch) == "lr=0.01 sum=10\n"
+    md5 = project.output_md5(branch)
+    pushed = remote / project.prefix / "files" / "md5" / md5[:2] / md5[2:]
+    assert pushed.read_text() == "lr=0.01 sum=10\n"
+    assert (cache / "files" / "md5" / md5[:2] / md5[2:]).exists()  # the shared cache holds it too
+    assert list((remote / project.prefix / "runs").rglob("*"))  # dvc push --run-cache
     # reported back: the commit status (GitHub API shape) and Slack
     (status,) = statuses.posts
     assert status.path == f"/repos/team/segmenter/statuses/{sha}"
@@ -141,8 +170,8 @@ def test_local_runner_same_loop_without_batch(moto_docker: Moto, dockerd: Docker
     assert again.returncode == 0 and "duplicate" in again.stdout
     listed = _slipway("list", *common)
     assert f"segmenter-{sha[:7]}" in listed.stdout and "SUCCEEDED" in listed.stdout
-    status = _slipway("status", f"segmenter-{sha[:7]}", *common)
-    assert "SUCCEEDED" in status.stdout
+    status_out = _slipway("status", f"segmenter-{sha[:7]}", *common)
+    assert "SUCCEEDED" in status_out.stdout
     logs = _slipway("logs", f"segmenter-{sha[:7]}", *common)
     assert result_of(logs.stdout)["ref"] == f"experiment/{sha[:7]}"
     nothing = project.commit("prose only")

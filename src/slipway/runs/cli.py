@@ -100,16 +100,23 @@ def _runner_options(f: Any) -> Any:
     return f
 
 
-def _runner(image: str | None, docker_host: str | None, env_pairs: tuple[str, ...] = ()) -> Any:
+def _runner(image: str | None, docker_host: str | None, env_pairs: tuple[str, ...] = (),
+            volume_pairs: tuple[str, ...] = ()) -> Any:
     from slipway.runs import service
 
+    volumes: dict[str, str] = {}
+    for pair in volume_pairs:
+        host, sep, inside = pair.partition(":")
+        if not sep or not host.startswith("/") or not inside.startswith("/"):
+            raise ValidationError("--volume", "is not HOST_DIR:CONTAINER_DIR (absolute paths)", got=pair)
+        volumes[host] = inside
     extra: dict[str, str] = {}
     for pair in env_pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValidationError("--env", "is not KEY=VALUE", got=key or pair)
         extra[key] = value
-    return service.runner_from(os.environ, image=image, docker_host=docker_host, extra_env=extra)
+    return service.runner_from(os.environ, image=image, docker_host=docker_host, extra_env=extra, volumes=volumes)
 
 
 @runs.command("submit")
@@ -119,16 +126,19 @@ def _runner(image: str | None, docker_host: str | None, env_pairs: tuple[str, ..
 @click.option("--repo", default=None, help="Repository name (default: the checkout's folder name).")
 @click.option("--clone-url", default=None, help="URL the job clones from (default: the origin remote's URL).")
 @click.option("--env", "env_pairs", multiple=True, help="KEY=VALUE for the job's environment (local runs).")
+@click.option("--volume", "volume_pairs", multiple=True, help="HOST_DIR:CONTAINER_DIR mounted into local runs "
+              "(a shared DVC cache: with --env SLIPWAY_DVC_CACHE_DIR=CONTAINER_DIR).")
 @click.option("--wait/--no-wait", default=False, help="Wait for the run and exit with its status (local runs).")
 @_prefix_option
 @_runner_options
 def submit_cmd(sha: str, repo_dir: Path, repo: str | None, clone_url: str | None, env_pairs: tuple[str, ...],
-               wait: bool, prefix: str, image: str | None, docker_host: str | None) -> None:
+               volume_pairs: tuple[str, ...], wait: bool, prefix: str, image: str | None,
+               docker_host: str | None) -> None:
     """Submit a commit's run: to Batch when $SLIPWAY_BATCH_QUEUES is set, else on the local Docker Engine."""
     from slipway.runs import service
     from slipway.table import render
 
-    runner = _runner(image, docker_host, env_pairs)
+    runner = _runner(image, docker_host, env_pairs, volume_pairs)
     outcome = service.submit_checkout(repo_dir, sha, runner, repo=repo, clone_url=clone_url, prefix=prefix)
     click.echo(render([outcome.as_dict()], ["status", "job_name", "job_id", "queue", "error"]))
     if outcome.status == "invalid":

@@ -26,9 +26,12 @@ class LocalRuns:
     """Submits plans as containers on a Docker Engine (``base_url``: unix socket or ssh://)."""
 
     def __init__(self, image: str = DEFAULT_IMAGE, *, base_url: str | None = None,
-                 environment: Mapping[str, str] | None = None, max_gpus: int = 8, client: Any = None) -> None:
+                 environment: Mapping[str, str] | None = None, max_gpus: int = 8, client: Any = None,
+                 volumes: Mapping[str, str] | None = None) -> None:
         self.image = image
         self.environment = dict(environment or {})
+        #: host path -> container path (a shared DVC cache, a directory DVC remote)
+        self.volumes = dict(volumes or {})
         self.max_gpus = max_gpus
         self._base_url = base_url
         self._client = client
@@ -65,6 +68,8 @@ class LocalRuns:
         labels = {LABEL: "true", "slipway.managed": "true", f"{LABEL}.repo": plan.repo,
                   f"{LABEL}.commit": plan.commit, f"{LABEL}.name": plan.job_name, f"{LABEL}.queue": plan.queue}
         kwargs: dict[str, Any] = {}
+        if self.volumes:
+            kwargs["volumes"] = {host: {"bind": inside, "mode": "rw"} for host, inside in self.volumes.items()}
         if plan.gpus:
             kwargs["device_requests"] = [docker.types.DeviceRequest(count=plan.gpus, capabilities=[["gpu"]])]
         try:

@@ -173,7 +173,7 @@ PASS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
 
 
 def runner_from(env: Mapping[str, str], *, image: str | None = None, docker_host: str | None = None,
-                extra_env: Mapping[str, str] | None = None) -> Any:
+                extra_env: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None) -> Any:
     """``BatchRuns`` when ``SLIPWAY_BATCH_QUEUES`` (the stack output ``batchJobQueueArns`` as JSON) is set,
     else ``LocalRuns`` on ``docker_host`` (or ``DOCKER_HOST``) with ``image``."""
     if env.get("SLIPWAY_BATCH_QUEUES"):
@@ -191,7 +191,7 @@ def runner_from(env: Mapping[str, str], *, image: str | None = None, docker_host
 
     passed = {k: env[k] for k in PASS_ENV if env.get(k)}
     return LocalRuns(image or env.get("SLIPWAY_RUNS_IMAGE") or DEFAULT_IMAGE, base_url=docker_host,
-                     environment={**passed, **(extra_env or {})})
+                     environment={**passed, **(extra_env or {})}, volumes=volumes)
 
 
 def _git_in(repo_dir: Path, *args: str) -> str:
