@@ -52,3 +52,27 @@ def test_failed_step_is_reported_with_its_exit_code(tmp_path: Path) -> None:
     assert result.exit_code != 0 and not result.ok
     assert result.summary.startswith("clone failed") and seen == [result]
     assert result.steps[0]["step"] == "clone"
+
+
+def test_commit_status_shapes_and_slack() -> None:
+    from slipway.runs.job import commit_status, slack
+    from tests.harness.slack import SlackReceiver
+
+    api, chat = SlackReceiver(), SlackReceiver()
+    host, port = api.server.server_address[:2]
+    try:
+        base = {**ENV, "SLIPWAY_STATUS_API_URL": f"http://{host!s}:{port}", "SLIPWAY_STATUS_TOKEN": "t0k",
+                "SLIPWAY_STATUS_REPO": "team/detector", "SLIPWAY_SLACK_WEBHOOK": chat.url}
+        failed = JobResult("detector", "abcdef0123", "repro", exit_code=3, summary="`dvc repro` failed")
+        spec = JobSpec.from_env({**base, "SLIPWAY_STATUS_API": "bitbucket"}, "repro", [])
+        commit_status(spec, failed)
+        slack(spec, failed)
+        (post,) = api.posts
+        assert post.path == "/2.0/repositories/team/detector/commit/abcdef0123/statuses/build"
+        assert (post.body["state"], post.body["key"]) == ("FAILED", "slipway-run")
+        assert "failed (exit 3)" in chat.texts()[0]
+        commit_status(JobSpec.from_env({**ENV, "SLIPWAY_STATUS_API": "github"}, "repro", []), failed)
+        assert len(api.posts) == 1  # no token: no status
+    finally:
+        api.stop()
+        chat.stop()
