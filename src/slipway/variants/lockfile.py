@@ -209,22 +209,28 @@ def read_text(path: Path) -> str:
         raise ValidationError(path.name, f"cannot be read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ValidationError(path.name, "is not UTF-8 text") from None
-    if not text.strip():
+    if not text or text.isspace():
         advice = "run `uv lock`" if path.name == "uv.lock" else "run `poetry lock`" if path.name == "poetry.lock" \
             else "it declares no project"
         raise ValidationError(path.name, f"is empty: {advice}")
     return text
 
 
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"[]{}')
+
+
 def _looks_whole(text: str) -> bool:
     """The cheap part of :func:`check_structure`: every string, array and inline table that opens
-    also closes, and the file ends with a newline (poetry and uv always write one). Only C-speed
-    counts over the text: ~1 ms for a 1.5 MB lock."""
-    if not text.endswith("\n") or '"""' in text or "'''" in text:
+    also closes, and the file ends with a newline (poetry and uv always write one). C-speed passes
+    over the bytes only (~1 ms for a 1.5 MB lock)."""
+    data = text.encode()
+    if not data.endswith(b"\n") or b'"""' in data or b"'''" in data:
         return False
-    if (text.count('"') - text.count('\\"')) % 2:
+    marks = data.translate(None, _NOT_STRUCTURE)  # only the quotes, brackets and braces remain
+    quotes = marks.count(b'"') - (data.count(b'\\"') if b"\\" in data else 0)
+    if quotes % 2:
         return False
-    return text.count("[") == text.count("]") and text.count("{") == text.count("}")
+    return marks.count(b"[") == marks.count(b"]") and marks.count(b"{") == marks.count(b"}")
 
 
 def check_structure(text: str, field: str) -> None:

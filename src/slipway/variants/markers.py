@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -26,27 +25,23 @@ MACHINES = ("x86_64", "aarch64")
 PLATFORMS = ("linux",)
 
 
-@dataclass(frozen=True)
 class Target:
-    """The environment an image's installer runs in."""
+    """The environment an image's installer runs in (immutable; equal by python, platform, machine)."""
 
-    python: str = "3.12"
-    platform: str = "linux"
-    machine: str = "x86_64"
-    env: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    __slots__ = ("env", "machine", "platform", "python")
 
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"3\.\d{1,2}(\.\d{1,3})?", self.python):
+    def __init__(self, python: str = "3.12", platform: str = "linux", machine: str = "x86_64") -> None:
+        if not isinstance(python, str) or not re.fullmatch(r"3\.\d{1,2}(\.\d{1,3})?", python):
             raise ValidationError("python", "must be a CPython 3 version such as 3.12 or 3.12.4",
-                                  got=self.python)
-        if self.platform not in PLATFORMS:
+                                  got=python)
+        if platform not in PLATFORMS:
             raise ValidationError("platform", "is not a supported target platform", allowed=PLATFORMS,
-                                  got=self.platform)
-        if self.machine not in MACHINES:
+                                  got=platform)
+        if machine not in MACHINES:
             raise ValidationError("machine", "is not a supported target architecture", allowed=MACHINES,
-                                  got=self.machine)
-        parts = self.python.split(".")
-        full = self.python if len(parts) == 3 else f"{self.python}.0"
+                                  got=machine)
+        parts = python.split(".")
+        full = python if len(parts) == 3 else f"{python}.0"
         env = {
             "python_version": ".".join(parts[:2]),
             "python_full_version": full,
@@ -56,11 +51,31 @@ class Target:
             "os_name": "posix",
             "sys_platform": "linux",
             "platform_system": "Linux",
-            "platform_machine": self.machine,
+            "platform_machine": machine,
             "platform_release": "",
             "platform_version": "",
         }
-        object.__setattr__(self, "env", env)
+        for name, value in (("python", python), ("platform", platform), ("machine", machine), ("env", env)):
+            object.__setattr__(self, name, value)
+
+    python: str
+    platform: str
+    machine: str
+    env: dict[str, str]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Target is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Target):
+            return NotImplemented
+        return (self.python, self.platform, self.machine) == (other.python, other.platform, other.machine)
+
+    def __hash__(self) -> int:
+        return hash((self.python, self.platform, self.machine))
+
+    def __repr__(self) -> str:
+        return f"Target(python={self.python!r}, platform={self.platform!r}, machine={self.machine!r})"
 
     @property
     def python_version(self) -> Version:

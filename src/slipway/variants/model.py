@@ -1,13 +1,15 @@
-"""Plain data shared by the lock readers, the selection and the hash."""
+"""Plain data shared by the lock readers, the selection and the hash.
+
+Named tuples, not dataclasses: immutable, ordered field by field, and cheap to import (the
+pre-commit hook is a cold process; ``dataclasses`` pulls in ``inspect`` and ``ast``)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Source:
+class Source(NamedTuple):
     """Where a package's artefact comes from, pinned.
 
     ``kind`` is one of ``registry`` (``ref`` = index URL), ``git`` (``ref`` = repository URL,
@@ -33,8 +35,7 @@ class Source:
 PYPI = "https://pypi.org/simple"
 
 
-@dataclass(frozen=True, order=True)
-class Package:
+class Package(NamedTuple):
     name: str  # PEP 503 normalised
     version: str
     source: Source
@@ -43,8 +44,7 @@ class Package:
         return {"name": self.name, "version": self.version, "source": self.source.canonical()}
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """What one variant installs for one target: sorted, unique packages."""
 
     packages: tuple[Package, ...]

@@ -13,9 +13,8 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from slipway.errors import ValidationError
 from slipway.variants.constraints import allows, pep440
@@ -34,8 +33,7 @@ def _name_of(spec: str) -> str:
 _ENTRY = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?\s*(?:\(([^)]*)\)|([^;]*))")
 
 
-@dataclass(frozen=True)
-class ExtraEntry:
+class ExtraEntry(NamedTuple):
     """One entry of a locked package's ``[package.extras]``: ``name[features] (constraint)``."""
 
     name: str
@@ -129,30 +127,35 @@ def same_requirement(dep: Req, entry: ExtraEntry) -> bool:
     return mine == theirs
 
 
-@dataclass
 class Req:
-    name: str
-    constraint: str = "*"
-    marker: str = ""
-    python: str = ""
-    extras: frozenset[str] = frozenset()
-    optional: bool = False
-    url: str = ""
-    git: str = ""
-    path: str = ""
+    """A requirement: the project's (pyproject.toml) or a locked package's (its dependencies)."""
+
+    __slots__ = ("constraint", "extras", "git", "marker", "name", "optional", "path", "python", "url")
+
+    def __init__(self, name: str, constraint: str = "*", marker: str = "", python: str = "",
+                 extras: frozenset[str] = frozenset(), optional: bool = False, url: str = "", git: str = "",
+                 path: str = "") -> None:
+        self.name, self.constraint, self.marker, self.python = name, constraint, marker, python
+        self.extras, self.optional, self.url, self.git, self.path = extras, optional, url, git, path
+
+    def __repr__(self) -> str:
+        return f"Req({self.name!r}, {self.constraint!r}, marker={self.marker!r})"
 
 
-@dataclass
 class Locked:
-    name: str
-    version: str
-    optional: bool
-    python: str
-    raw_source: Mapping[str, Any]
-    requires: list[Req] = field(default_factory=list)
-    extras: dict[str, list[ExtraEntry]] = field(default_factory=dict)
-    groups: tuple[str, ...] = ("main",)
-    markers: dict[str, str] | str | None = None
+    """One ``[[package]]`` of a poetry.lock (compared by identity: a lock may list a name twice)."""
+
+    __slots__ = ("extras", "groups", "markers", "name", "optional", "python", "raw_source", "requires", "version")
+
+    def __init__(self, name: str, version: str, optional: bool, python: str, raw_source: Mapping[str, Any]) -> None:
+        self.name, self.version, self.optional, self.python, self.raw_source = name, version, optional, python, raw_source
+        self.requires: list[Req] = []
+        self.extras: dict[str, list[ExtraEntry]] = {}
+        self.groups: tuple[str, ...] = ("main",)
+        self.markers: dict[str, str] | str | None = None
+
+    def __repr__(self) -> str:
+        return f"Locked({self.name!r}, {self.version!r})"
 
 
 def _reqs(name: str, value: Any) -> list[Req]:

@@ -12,9 +12,8 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from slipway.errors import ValidationError
 from slipway.variants.constraints import allows
@@ -31,8 +30,7 @@ EXP = "exp"
 BASE = "base"
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(NamedTuple):
     name: str
     groups: tuple[str, ...]
     extras: tuple[str, ...]

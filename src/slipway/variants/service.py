@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from slipway.errors import ValidationError
 from slipway.variants.hashing import (
@@ -19,8 +18,7 @@ from slipway.variants.model import Package, Selection
 from slipway.variants.project import Project, Variant
 
 
-@dataclass(frozen=True)
-class VariantResult:
+class VariantResult(NamedTuple):
     variant: Variant
     hash: str
     packages: tuple[Package, ...]
@@ -62,8 +60,7 @@ def resolve(project_dir: Path | str, *, variant: str | None = None, groups: list
     return target, proj.select(groups or [], extras or [], target)
 
 
-@dataclass(frozen=True)
-class HashesCheck:
+class HashesCheck(NamedTuple):
     path: Path
     fresh: bool
     expected: str

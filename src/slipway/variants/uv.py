@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from slipway.errors import ValidationError
 from slipway.variants.digest import path_digest
@@ -40,6 +39,8 @@ def uv_source(raw: Mapping[str, Any], project: Path) -> Source:
     if "registry" in src:
         return Source("registry", str(src["registry"]).rstrip("/"))
     if "git" in src:
+        from urllib.parse import urlsplit, urlunsplit
+
         parts = urlsplit(str(src["git"]))
         commit = parts.fragment
         query = dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q)
