@@ -88,6 +88,18 @@ def test_signed_github_push_submits_each_run_commit_once(stack: BatchStack) -> N
     assert len(stack.jobs()) == 2
 
 
+def test_concurrent_duplicate_deliveries_submit_once(stack: BatchStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = make_client(stack)
+    body = github_push("detector", [(SHA1, ":SLIPWAY_RUN:")])
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: client.post("/webhooks/github", content=body,
+                                                    headers=gh_headers(body)).status_code, range(4)))
+    assert sorted(codes) == [200, 200, 200, 202]
+    assert [j["jobName"] for j in stack.jobs()] == ["detector-1111111"]
+
+
 def test_bitbucket_push_with_authorised_uuid(stack: BatchStack, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="slipway")
     client = make_client(stack, clone_url="git://127.0.0.1:9/{repo}.git")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -117,7 +118,7 @@ def create_app(config: WebhookConfig, secrets: SecretReader, runner: service.Run
             log.warning("%s request rejected: body over %d bytes", source, config.max_body)
             return _error(413, f"request body is over {config.max_body} bytes")
         try:
-            denied = authorise(request, body)
+            denied = await run_in_threadpool(authorise, request, body)  # may read Secrets Manager
         except SlipwayError as exc:
             log.error("%s request: the authorised list cannot be read: %s", source, exc)
             return _error(503, "the authorised list cannot be read")
@@ -136,7 +137,7 @@ def create_app(config: WebhookConfig, secrets: SecretReader, runner: service.Run
         except ValidationError as exc:
             return _error(400, f"malformed push payload: {exc}")
         full = payload.get("repository", {}).get("full_name", "") if isinstance(payload, dict) else ""
-        return respond(source, commits, str(full))
+        return await run_in_threadpool(respond, source, commits, str(full))  # Batch calls block
 
     def github_auth(request: Request, body: bytes) -> JSONResponse | None:
         header = request.headers.get("x-hub-signature-256")
