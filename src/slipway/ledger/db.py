@@ -107,16 +107,32 @@ class Db:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction: BEGIN IMMEDIATE on SQLite; plain BEGIN + row locks on PostgreSQL."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(immediate=True)
-            with conn.begin():
-                yield conn
+        """A write transaction: BEGIN IMMEDIATE on SQLite; plain BEGIN + row locks on PostgreSQL.
+
+        A database that cannot take the write (locked past the busy timeout, a full disk, gone) is one
+        LedgerError line; the transaction is rolled back, so nothing was changed.
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(immediate=True)
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise LedgerError(self._why(exc)) from None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise LedgerError(self._why(exc)) from None
+
+    def _why(self, exc: OperationalError) -> str:
+        text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        if "locked" in text:
+            return "ledger is locked by another writer; nothing was changed"
+        return f"ledger {safe_url(self.url)}: {text}; nothing was changed"
 
     # ---------------------------------------------------------------- events
     @staticmethod
