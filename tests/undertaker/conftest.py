@@ -164,15 +164,31 @@ class Site:
     dockerd: Dockerd
     home: Path
     made: list[str] = field(default_factory=list)
+    shared: dict[str, list[str]] = field(default_factory=dict)
 
     def host_spec(self, name: str, gpus: list[str], docker_url: str | None = None) -> HostSpec:
         return HostSpec(name=f"h-{name}", queue=f"q-{name}", docker_url=docker_url or self.dockerd.url,
                         address="127.0.0.1", cpus=2, memory_mib=4096,
                         gpus=tuple(GpuSpec(i, u) for i, u in enumerate(gpus)), port_min=22000, port_max=22099)
 
-    def vessel(self, name: str, gpus: list[str], *, owner: str = "alice", created: datetime | None = None) -> Vessel:
-        self.ledger.sync_hosts([self.host_spec(name, gpus)])
-        req = build_request(user=owner, name=name, gpus=len(gpus), queue=f"q-{name}", cpus=1, memory="1G",
+    def vessel(self, name: str, gpus: list[str], *, owner: str = "alice", created: datetime | None = None,
+               host: str | None = None) -> Vessel:
+        """A running vessel on its own host ``h-NAME``, or on the shared ``host`` (the GPUs given are added to
+        it, so they are the free ones). Vessels whose containers a use case reconciles share a host: every
+        test host talks to the one test dockerd, and a host's reconcile removes the containers it does not
+        know."""
+        if host is None:
+            self.ledger.sync_hosts([self.host_spec(name, gpus)])
+            queue = f"q-{name}"
+        else:
+            held = self.shared.setdefault(host, [])
+            held += gpus
+            self.ledger.sync_hosts([HostSpec(name=host, queue=f"q-{host}", docker_url=self.dockerd.url,
+                                             address="127.0.0.1", cpus=16, memory_mib=65536,
+                                             gpus=tuple(GpuSpec(i, u) for i, u in enumerate(held)),
+                                             port_min=22000, port_max=22099)])
+            queue = f"q-{host}"
+        req = build_request(user=owner, name=name, gpus=len(gpus), queue=queue, cpus=1, memory="1G",
                             require_key=False)
         self.ledger.reserve(req, actor=owner)
         self.ledger.update_vessel(name, "test", None, state="running", created_at=created or at(2, 9))
@@ -184,7 +200,7 @@ class Site:
         c = self.dockerd.client()
         try:
             c.containers.run(image, ["sleep", "3600"], name=f"slipway-{name}", detach=True, network_mode="none",
-                             labels={"slipway.managed": "true"})
+                             labels={"slipway.managed": "true", "slipway.vessel": name})
         finally:
             c.close()
         self.made.append(f"slipway-{name}")

@@ -37,9 +37,11 @@ def play(site: Site, home: Path, tmp_path: Path) -> Any:
     return run
 
 
-def test_check_prints_the_decisions_and_changes_nothing_then_a_run_acts(play: Any, site: Site) -> None:
-    site.vessel("pb-idle", ["GPU-idle-0"])
-    site.vessel("pb-busy", ["GPU-busy-0"])
+def test_check_prints_the_decisions_and_changes_nothing_then_a_run_acts(play: Any, site: Site, tiny_image: str
+                                                                        ) -> None:
+    for name, gpu in (("pb-idle", "GPU-idle-0"), ("pb-busy", "GPU-busy-0")):
+        site.vessel(name, [gpu], host="h-pb")  # the run reconciles the fleet with the engines first
+        site.container(name, tiny_image)
     before = dump_ledger(site.ledger)
     out = play("undertaker.yml", "-vvv", check=True, undertaker_now="2026-03-09T13:00:00Z")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -56,8 +58,9 @@ def test_check_prints_the_decisions_and_changes_nothing_then_a_run_acts(play: An
     assert again.returncode == 0 and "changed=0" in again.stdout and len(site.slack.posts) == 1
 
 
-def test_bad_configuration_fails_with_the_field_and_does_nothing(play: Any, site: Site) -> None:
+def test_bad_configuration_fails_with_the_field_and_does_nothing(play: Any, site: Site, tiny_image: str) -> None:
     site.vessel("pb-cfg", ["GPU-idle-0"])
+    site.container("pb-cfg", tiny_image)  # the run reconciles the fleet first: nothing to repair
     before = dump_ledger(site.ledger)
     out = play("undertaker.yml", undertaker_calendar={"timezone": "Mars/Olympus_Mons"},
                undertaker_now="2026-03-10T13:00:00Z")

@@ -217,10 +217,11 @@ def test_slack_down_keeps_the_secret_and_retries_the_warning_from_the_outbox(sit
     assert len(site.slack.posts) == 1
 
 
-def test_cli_run_and_keep(site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_cli_run_and_keep(site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, tiny_image: str) -> None:
     from slipway.cli import main
 
     site.vessel("cli-idle", ["GPU-idle-0"])
+    site.container("cli-idle", tiny_image)  # the use case reconciles the fleet with the engines first
     cfg = tmp_path / "undertaker.yml"
     cfg.write_text("undertaker_calendar: {timezone: Europe/London}\nundertaker_admins: '{{ slipway_admins }}'\n")
     monkeypatch.setenv("SLIPWAY_SLACK_WEBHOOK_URL", site.slack.url)
