@@ -52,7 +52,8 @@ def test_seed_declaration_becomes_a_gpu_deployment_with_a_task_volume(
     declared = discover(seed_repo, ["flows/train.py"])
     assert [(d.flow_name, d.entrypoint) for d in declared] == [("train", "flows/train.py:train")]
     tags = variant_tags(seed_repo, ["ml"])
-    specs = plan(declared, ctx=GitContext("team/demo", "main", COMMIT, "git"), cfg=FlowsConfig(project="demo"),
+    branch = f"seed/{uuid.uuid4().hex[:6]}"  # its own (dev) deployment, whatever else the session deployed
+    specs = plan(declared, ctx=GitContext("team/demo", branch, COMMIT, "git"), cfg=FlowsConfig(project="demo"),
                  outputs=outputs, images=Images(REPO_URL, tags), exp=[], project_dir=seed_repo)
     with prefect_client(prefect_server.api_url) as client:
         rows = apply(client, specs)
