@@ -68,6 +68,30 @@ options:
     description: Hours before admins are told again about the same host's missing metrics.
     type: float
     default: 24
+  min_coverage_percent:
+    description: An hour counts (idle or busy) only when its samples cover this share of it; below, it is missing data.
+    type: float
+    default: 90
+  sample_interval_seconds:
+    description: Prometheus's scrape interval of dcgm-exporter (to turn sample counts into coverage).
+    type: float
+    default: 60
+  missing_after_minutes:
+    description: A GPU whose newest sample is older than this is missing now (its host is probed at once).
+    type: float
+    default: 10
+  prometheus_alert_after_runs:
+    description: Admins are told once after this many consecutive runs could not read Prometheus, and on recovery.
+    type: int
+    default: 3
+  stuck_stop_minutes:
+    description: A vessel left C(stopping) this long (its host could not be reached) is stopped again by the next run.
+    type: float
+    default: 10
+  ledger_lock_timeout:
+    description: Seconds to wait for another writer's ledger lock before failing with nothing changed.
+    type: float
+    default: 30
   lock_file:
     description: Lock that serializes runs; empty means C(undertaker.lock) in Slipway's data directory.
     type: str
@@ -165,6 +189,12 @@ def main() -> None:
             metric=dict(type="str", default="DCGM_FI_DEV_GPU_UTIL"),
             uuid_label=dict(type="str", default="UUID"),
             admin_realert_hours=dict(type="float", default=24.0),
+            min_coverage_percent=dict(type="float", default=90.0),
+            sample_interval_seconds=dict(type="float", default=60.0),
+            missing_after_minutes=dict(type="float", default=10.0),
+            prometheus_alert_after_runs=dict(type="int", default=3),
+            stuck_stop_minutes=dict(type="float", default=10.0),
+            ledger_lock_timeout=dict(type="float", default=30.0),
             lock_file=dict(type="str", default=""),
             lock_timeout=dict(type="float", default=600.0),
             now=dict(type="str"),
