@@ -83,7 +83,7 @@ def test_github_push_runs_dvc_repro_on_batch(cloud: BatchStack, git_daemon: GitD
     assert any("/runs/" in k for k in keys), keys  # dvc push --run-cache
 
 
-def test_cli_lists_batch_runs(cloud: BatchStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_lists_batch_runs(cloud: BatchStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`slipway runs submit/list/status/logs` against Batch: the stack's outputs in the environment."""
     monkeypatch.setenv("SLIPWAY_BATCH_QUEUES", json.dumps(cloud.queues))
     monkeypatch.setenv("SLIPWAY_BATCH_JOB_DEFINITIONS", json.dumps(cloud.job_definitions))
@@ -103,6 +103,16 @@ def test_cli_lists_batch_runs(cloud: BatchStack, monkeypatch: pytest.MonkeyPatch
     assert "detector-abcdef0" in status.stdout and "FAILED" in status.stdout
     logs = _slipway("logs", job_id)
     assert "SLIPWAY_RUN_CLONE_URL" in logs.stdout  # the runner's own error, from CloudWatch Logs
+    # `plan` reads the limits from Batch: the job definition's defaults, the compute environments' maximum
+    msg = tmp_path / "msg"
+    msg.write_text(":SLIPWAY_RUN: -s train\n:SLIPWAY_GPUS: 2\n")
+    plan = _slipway("plan", "--message-file", str(msg), "--repo", "detector", "--commit", "abcdef0", "--json")
+    assert plan.returncode == 0, plan.stderr
+    got = json.loads(plan.stdout)
+    assert (got["queue"], got["vcpus"], got["memory"], got["gpus"]) == (cloud.queues["gpu"], 2, 2048, 2)
+    msg.write_text(":SLIPWAY_RUN:\n:SLIPWAY_VCPUS: 65\n")
+    too_big = _slipway("plan", "--message-file", str(msg), "--repo", "detector", "--commit", "abcdef0")
+    assert too_big.returncode == 2 and "1..64" in too_big.stderr
 
 
 def test_bitbucket_push_runs_dvc_exp_on_batch(cloud: BatchStack, git_daemon: GitDaemon, tmp_path: Path) -> None:

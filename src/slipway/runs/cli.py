@@ -34,7 +34,8 @@ def _prefix_option(f: Any) -> Any:
 def _target_options(f: Any) -> Any:
     f = click.option("--targets", "targets_file", type=click.Path(dir_okay=False, path_type=Path),
                      default=None, help="JSON file: {job_definition, cpu_queue, gpu_queue, limits{...}} "
-                     "(default: the stack defaults for --environment).")(f)
+                     "(default: Batch when $SLIPWAY_BATCH_QUEUES is set, else the stack defaults for "
+                     "--environment).")(f)
     f = click.option("--environment", default=lambda: os.environ.get("SLIPWAY_ENVIRONMENT", "dev"),
                      show_default="dev or $SLIPWAY_ENVIRONMENT", help="Stack environment name.")(f)
     return f
@@ -66,7 +67,7 @@ def plan_cmd(message_file: str, repo: str | None, sha: str | None, prefix: str, 
 
     message = _read_message(message_file)
     result = service.plan_message(message, repo=repo, sha=sha, prefix=prefix, environment=environment,
-                                  targets_file=targets_file)
+                                  targets_file=targets_file, env=os.environ)
     if result is None:
         click.echo(f"nothing would run: the message has no :{prefix}_RUN: keyword")
         sys.exit(0 if check else EXIT_NOTHING)

@@ -67,8 +67,13 @@ def _git(*args: str) -> str | None:
 
 
 def plan_message(message: str, *, repo: str | None, sha: str | None, prefix: str, environment: str,
-                 targets_file: Path | None = None) -> Plan | None:
-    """``slipway runs plan``: what a commit with this message would submit (``None``: nothing)."""
+                 targets_file: Path | None = None, env: Mapping[str, str] | None = None) -> Plan | None:
+    """``slipway runs plan``: what a commit with this message would submit (``None``: nothing).
+
+    Where the target comes from: ``targets_file``; else Batch itself when ``SLIPWAY_BATCH_QUEUES`` is set
+    in ``env`` (the job definition's defaults and the compute environments' limits); else the stack's
+    defaults for ``environment``.
+    """
     if targets_file is not None:
         try:
             data = json.loads(targets_file.read_text())
@@ -82,8 +87,13 @@ def plan_message(message: str, *, repo: str | None, sha: str | None, prefix: str
         repo = Path(top).name if top else Path.cwd().name
     if sha is None:
         sha = _git("rev-parse", "HEAD") or "0000000"
-    return plan_commit(Commit(repo=repo, sha=sha.lower(), message=message),
-                       target or default_target(repo, environment), prefix=prefix)
+    commit = Commit(repo=repo, sha=sha.lower(), message=message)
+    if target is None and env is not None and env.get("SLIPWAY_BATCH_QUEUES"):
+        if parse(message, prefix=prefix, limits=Limits(max_gpus=1 << 20, max_vcpus=1 << 20,
+                                                       max_memory=1 << 40)) is None:
+            return None  # nothing would run: no need to ask Batch
+        target = runner_from(env).target(repo)
+    return plan_commit(commit, target or default_target(repo, environment), prefix=prefix)
 
 
 # -- submission (webhook, CLI, hooks) ----------------------------------------------------------------
