@@ -160,3 +160,23 @@ def test_ansible_test_sanity(tarball: Path, tmp_path: Path) -> None:
                          cwd=root, env=env, capture_output=True, text=True, check=False, timeout=1200)
     errors = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith(("ERROR", "FATAL"))]
     assert res.returncode == 0, "\n".join(errors) or res.stdout[-4000:] + res.stderr[-4000:]
+
+
+def test_installed_tarball_runs_a_module(tarball: Path, tmp_path: Path) -> None:
+    """`ansible-galaxy collection install` of the tarball, then gpu_facts (whose module_utils/gpu.py is a
+    link into src/) runs from the installed copy, outside the repository and its ansible.cfg."""
+    dest = tmp_path / "collections"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env |= {"ANSIBLE_COLLECTIONS_PATH": str(dest), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+            "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+    res = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(dest),
+                          str(tarball)], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    installed = dest / "ansible_collections" / "slipway" / "infra"
+    assert (installed / "plugins" / "module_utils" / "gpu.py").resolve().is_file()
+    res = subprocess.run([str(BIN / "ansible"), "localhost", "-c", "local", "-i", "localhost,", "-m",
+                          "slipway.infra.gpu_facts"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert res.returncode == 0 and "slipway_gpu_facts" in res.stdout, res.stdout[-3000:] + res.stderr[-3000:]
+    assert str(installed) in subprocess.run([str(BIN / "ansible-doc"), "slipway.infra.vessel"], cwd=tmp_path,
+                                            env=env, capture_output=True, text=True, check=False).stdout
