@@ -67,3 +67,25 @@ def test_reformatted_lock_falls_back_to_tomllib(tmp_path: Path) -> None:
 ])
 def test_markers_for_the_target(marker: str, target: str, extras: tuple[str, ...] | None, expected: bool) -> None:
     assert evaluate(marker, Target(python=target), extras) is expected
+
+
+UV_LOCKS = [p for p in LOCKS if p.name == "uv.lock"]
+
+
+@pytest.mark.parametrize("lock", UV_LOCKS, ids=[p.parent.name for p in UV_LOCKS])
+def test_uv_block_reader_equals_tomllib_on_every_block(lock: Path) -> None:
+    from slipway.variants.lockfile import parse_uv_package, trim_uv_block
+
+    for block in lock.read_text().split("\n[[package]]\n")[1:]:
+        trimmed = trim_uv_block(block.strip("\n") + "\n")
+        assert parse_uv_package(trimmed) == tomllib.loads("[[package]]\n" + trimmed)["package"][0], block[:80]
+
+
+def test_uv_block_reader_refuses_what_it_does_not_know() -> None:
+    from slipway.variants.lockfile import _Unsupported, parse_uv_package
+
+    for block in ('name = "a"\nversion = """1"""\n', 'name = "a"\ndependencies = [\n    { name = "b" }\n]\n',
+                  'name = "a"\n[package.other]\nx = "1"\n', 'name = "a"\nsource = {registry="x"}\n',
+                  'name = "a"\nname = "b"\n', 'name = "a"\ndependencies = [\n    { name = "b" },\n'):
+        with pytest.raises(_Unsupported):
+            parse_uv_package(block)

@@ -270,3 +270,108 @@ def load_uv_lazily(text: str) -> tuple[dict[str, Any], list[str]] | None:
     if "package" in header or len(blocks) < 2:
         return None
     return header, [b.strip("\n") + "\n" for b in blocks[1:]]
+
+
+_PAIR = re.compile(r'([A-Za-z0-9_-]+) = ("(?:[^"\\\n]|\\.)*"|\[(?:[^\]"\n]|"(?:[^"\\\n]|\\.)*")*\]|\{[^{}\n]*\}|true|false|-?\d+)')
+_ITEM = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_TABLE_ITEM = re.compile(r'\{(?:[^{}"\n]|"(?:[^"\\\n]|\\.)*"|\{[^{}\n]*\})*\}')
+_TABLES = {"[package.optional-dependencies]": ("optional-dependencies",),
+           "[package.dev-dependencies]": ("dev-dependencies",), "[package.metadata]": ("metadata",),
+           "[package.metadata.requires-dev]": ("metadata", "requires-dev")}
+
+
+def _string(text: str) -> str:
+    return text[1:-1] if "\\" not in text else str(json.loads(text))
+
+
+def _scalar(text: str) -> Any:
+    first = text[0]
+    if first == '"':
+        if not _ITEM.fullmatch(text):
+            raise _Unsupported(text[:80])
+        return _string(text)
+    if first == "{":
+        return _inline(text)
+    if first == "[":
+        inner = text[1:-1].strip()
+        if not inner:
+            return []
+        if inner[0] == "{":
+            tables = _TABLE_ITEM.findall(inner)
+            if ", ".join(tables) != inner.rstrip(","):
+                raise _Unsupported(text[:80])
+            return [_inline(t) for t in tables]
+        items = _ITEM.findall(inner)
+        if ", ".join(items) != inner.rstrip(","):
+            raise _Unsupported(text[:80])
+        return [_string(i) for i in items]
+    if text in ("true", "false"):
+        return text == "true"
+    return int(text)
+
+
+def _inline(text: str) -> dict[str, Any]:
+    """``{ key = value, ... }`` as uv writes it (one line, ``, `` between pairs)."""
+    if text == "{}":
+        return {}
+    if not (text.startswith("{ ") and text.endswith(" }")):
+        raise _Unsupported(text[:80])
+    out: dict[str, Any] = {}
+    pos, end = 2, len(text) - 2
+    while True:
+        m = _PAIR.match(text, pos)
+        if not m or m.group(1) in out:
+            raise _Unsupported(text[:80])
+        out[m.group(1)] = _scalar(m.group(2))
+        pos = m.end()
+        if pos == end:
+            return out
+        if not text.startswith(", ", pos):
+            raise _Unsupported(text[:80])
+        pos += 2
+
+
+def parse_uv_package(block: str) -> dict[str, Any]:
+    """One trimmed ``[[package]]`` block of a uv.lock (what :func:`trim_uv_block` leaves), parsed
+    for the exact layout uv writes: ``key = value`` lines, one-line inline tables, arrays of one
+    item per line, the package's sub-tables. Anything else raises ``_Unsupported`` (the caller
+    then uses :func:`fast_parse`); tests check it equals ``tomllib`` on every corpus block."""
+    pkg: dict[str, Any] = {}
+    table = pkg
+    lines = block.split("\n")
+    n, i = len(lines), 0
+    while i < n:
+        line = lines[i]
+        i += 1
+        if not line:
+            continue
+        if line[0] == "[":
+            path = _TABLES.get(line)
+            if path is None:
+                raise _Unsupported(line)
+            table = pkg
+            for part in path:
+                nxt = table.setdefault(part, {})
+                if not isinstance(nxt, dict):
+                    raise _Unsupported(line)
+                table = nxt
+            continue
+        key, sep, value = line.partition(" = ")
+        if not sep or not _BARE_KEY.fullmatch(key) or key in table or not value:
+            raise _Unsupported(line)
+        if value == "[":
+            items: list[Any] = []
+            while True:
+                if i >= n:
+                    raise _Unsupported(line)
+                item = lines[i]
+                i += 1
+                if item == "]":
+                    break
+                if not item.startswith("    ") or not item.endswith(","):
+                    raise _Unsupported(item)
+                items.append(_scalar(item[4:-1]))
+            table[key] = items
+        else:
+            table[key] = _scalar(value)
+    return pkg

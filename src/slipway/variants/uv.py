@@ -108,9 +108,14 @@ class _LazyPackages:
 
 
 def parse_block(block: str) -> Mapping[str, Any]:
-    from slipway.variants.lockfile import fast_parse, parse_toml, trim_uv_block
+    from slipway.variants.lockfile import fast_parse, parse_toml, parse_uv_package, trim_uv_block
 
-    text = "[[package]]\n" + trim_uv_block(block)
+    trimmed = trim_uv_block(block)
+    try:
+        return parse_uv_package(trimmed)
+    except Exception:  # a layout the block reader does not know: the generic readers
+        pass
+    text = "[[package]]\n" + trimmed
     try:
         data = fast_parse(text)
     except Exception:  # anything the fast reader refuses goes to tomllib
