@@ -40,16 +40,18 @@ def test_launch_ssh_jupyter_stop(make_service: Any, dockerd: Dockerd, vessel_ima
     res = svc.launch(req(user_key, name="nb-1"), identity_file=str(user_key))
     v = res.vessel
     assert res.changed and v["state"] == "running" and v["host"] == "local"
-    assert "ssh nb-1" in res.summary and "Jupyter: http://127.0.0.1:" in res.summary
+    assert "ssh nb-1" in res.summary and "Jupyter: http://localhost:" in res.summary
     assert set(res.timings) >= {"schedule", "container", "ssh_ready", "total"}
 
     out = ssh(home, user_key, "nb-1", "id -un; echo $HOME; touch ~/made-here && ls -ld ~ | cut -d' ' -f3; "
                                       "cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus.effective; "
-                                      "echo $SLIPWAY_VESSEL")
+                                      "echo $SLIPWAY_VESSEL; hostname; id -u")
     assert out.returncode == 0, out.stderr
-    user, homedir, owner, cpuset, name = out.stdout.split()
+    user, homedir, owner, cpuset, name, hostname, uid = out.stdout.split()
     assert (user, homedir, owner, name) == ("alice", "/home/alice", "alice", "nb-1")
     assert cpuset == v["cpuset"]
+    assert hostname == "nb-1"  # the vessel's own name, under network_mode host too
+    assert 200000 <= int(uid) < 200000 + 65536  # a uid no host account has
 
     c = dockerd.client()
     try:
@@ -61,6 +63,14 @@ def test_launch_ssh_jupyter_stop(make_service: Any, dockerd: Dockerd, vessel_ima
     assert info["Config"]["Labels"]["slipway.reservation"] == str(v["id"])
     token = (home / ".slipway" / "vessels" / "nb-1.jupyter-token").read_text().strip()
     assert token not in repr(info)  # the token went in by put_archive, not env/labels
+    # nor in the Jupyter process's environment or command line (readable through /proc from the host)
+    procs = ssh(home, user_key, "nb-1", "for p in $(pgrep -f jupyter); do cat /proc/$p/environ /proc/$p/cmdline; "
+                                        "echo; done; stat -c %a /etc/slipway/jupyter_token")
+    assert procs.returncode == 0 and "jupyter" in procs.stdout and token not in procs.stdout, procs.stdout
+    assert procs.stdout.split()[-1] == "400"
+    # Jupyter listens on loopback only; the SSH entry forwards its port (`ssh nb-1`, then localhost)
+    forward = f"LocalForward {v['jupyter_port']} 127.0.0.1:{v['jupyter_port']}"
+    assert forward in (home / ".ssh" / "slipway" / "config").read_text()
 
     url = f"http://127.0.0.1:{v['jupyter_port']}/api/status"
     deadline = time.monotonic() + 30
