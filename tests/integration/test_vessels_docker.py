@@ -184,6 +184,22 @@ def test_tailscale_ephemeral_node_and_cleanup(make_service: Any, dockerd: Docker
     assert st.devices == {} and st.keys == {}
 
 
+def test_tailscale_stranger_of_the_same_name_is_never_adopted(make_service: Any, dockerd: Dockerd, ts_image: Any,
+                                                              home: Path, user_key: Path, tailscale: StandIn) -> None:
+    image = ts_image(tailscale.url)
+    st = tailscale.state
+    st.devices["stranger"] = {"id": "stranger", "nodeId": "stranger", "hostname": "ts-3", "addresses": ["100.64.9.9"],
+                              "name": "ts-3.tail-test.ts.net", "tags": [], "ephemeral": False}
+    svc = make_service({"local": fleet_host(dockerd.url)}, tailscale=tailscale)
+    res = svc.launch(req(user_key, name="ts-3", image=image))
+    own = next(d for d in st.devices.values() if d["id"] != "stranger")
+    assert own["hostname"] == f"ts-3-{res.vessel['id']}" and res.vessel["tailscale_ip"] == own["addresses"][0]
+    assert "HostName 100.64.9.9" not in (home / ".ssh" / "slipway" / "config").read_text()
+    assert any(e.action == "tailscale-name" for e in svc.ledger.events(vessel="ts-3"))
+    svc.stop("ts-3", actor="alice")
+    assert list(st.devices) == ["stranger"]  # its own device deleted; the stranger's left alone
+
+
 def test_tailscale_failure_rolls_back_the_key(make_service: Any, dockerd: Dockerd, ts_image: Any, home: Path,
                                               user_key: Path, tailscale: StandIn) -> None:
     image = ts_image(tailscale.url)
