@@ -9,6 +9,7 @@ test walks every route of the app and fails if one declares none. Errors are JSO
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from slipway.auth import tokens as auth_tokens
 from slipway.auth.errors import Unauthenticated
@@ -118,6 +119,8 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     svc = service or VesselService(config.settings, ledger=Ledger(config.settings.ledger_url))
     if validator is None and config.oidc is not None:
         validator = OidcValidator(config.oidc)
+    reads = ops.Reads()
+    app.state.reads = reads
     app.state.config = config
     app.state.svc = svc
     app.state.auth = Authenticator(store=_store(svc), oidc=validator, mapping=config.roles)
@@ -169,13 +172,16 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     # ------------------------------------------------------------------ vessels
     @app.get(f"{API}/vessels", openapi_extra={"x-permission": FLEET_READ})
     def list_vessels(actor: FleetReader, all: bool = False, owner: str | None = None,
-                     host: str | None = None) -> list[dict[str, Any]]:
-        return ops.vessels(svc, actor, show_all=all, owner=owner, host=host)
+                     host: str | None = None) -> Response:
+        return fast(ops.vessels(svc, actor, show_all=all, owner=owner, host=host, reads=reads))
 
     @app.post(f"{API}/vessels", openapi_extra={"x-permission": VESSELS_LAUNCH})
     def launch(body: JsonBody, actor: Launcher) -> dict[str, Any]:
         """Launch a vessel for the caller; ``{"check": true}`` answers the placement and reserves nothing."""
-        return ops.launch(svc, actor, body)
+        out = ops.launch(svc, actor, body)
+        if not out["check"]:
+            reads.invalidate()
+        return out
 
     @app.get(f"{API}/vessels/{{name}}", openapi_extra={"x-permission": VESSELS_READ})
     def status(name: str, actor: VesselReader) -> dict[str, Any]:
@@ -184,6 +190,7 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     @app.post(f"{API}/vessels/{{name}}/stop", openapi_extra={"x-permission": VESSELS_MANAGE})
     def stop(name: str, actor: Manager, body: OptionalBody = None) -> dict[str, Any]:
         b = body or {}
+        reads.invalidate()
         return ops.stop(svc, actor, name, check=bool(b.get("check", False)), reason=b.get("reason"))
 
     @app.post(f"{API}/vessels/{{name}}/keep", openapi_extra={"x-permission": VESSELS_MANAGE})
@@ -193,13 +200,14 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
         if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int | float)):
             raise ValidationError("hours", "must be a number", got=hours, allowed="e.g. 24")
         until = _time(body.get("until"), "until")
+        reads.invalidate()
         return ops.keep(svc, actor, name, hours=hours, until=until, clear=bool(body.get("clear", False)),
                         check=bool(body.get("check", False)))
 
     # ------------------------------------------------------------------ fleet, events, undertaker
     @app.get(f"{API}/hosts", openapi_extra={"x-permission": FLEET_READ})
-    def hosts(actor: FleetReader) -> list[dict[str, Any]]:
-        return ops.hosts(svc)
+    def hosts(actor: FleetReader) -> Response:
+        return fast(ops.hosts(svc, reads))
 
     @app.get(f"{API}/events", openapi_extra={"x-permission": EVENTS_READ})
     def events(actor: EventReader, vessel: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
@@ -233,6 +241,11 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
 
     mount(app, config, svc, validator)
     return app
+
+
+def fast(content: Any) -> Response:
+    """JSON without FastAPI's per-field encoding and validation (the big lists: 1,000 vessels)."""
+    return Response(json.dumps(content, default=str, separators=(",", ":")), media_type="application/json")
 
 
 def _store(svc: VesselService) -> auth_tokens.TokenStore:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,7 +22,7 @@ from slipway.ledger import Vessel, utcnow
 from slipway.network.sshconfig import SshConfig
 from slipway.request import build_request
 from slipway.undertaker.service import set_keep
-from slipway.vessels import VesselService, vessel_rows
+from slipway.vessels import VesselService
 
 DETAIL_KEYS = ("ssh", "ssh_config", "ssh_entry", "jupyter_url", "jupyter_token_file", "events", "container_state")
 
@@ -79,14 +82,87 @@ def keep(svc: VesselService, actor: Actor, name: str, *, hours: float | None = N
     return {"changed": changed, "check": check, "before": before, "after": after}
 
 
+@dataclass
+class Snapshot:
+    """What the lists and the fleet show, read once: the running vessels and the hosts with their GPUs."""
+
+    at: float
+    vessels: list[dict[str, Any]]
+    hosts: list[dict[str, Any]]
+
+
+class Reads:
+    """The fleet snapshot, shared by concurrent readers and re-read in the background every ``ttl`` seconds;
+    every change made through this server drops it (so a launch is listed at once; changes made elsewhere,
+    by the undertaker or the CLI, show within ``ttl`` plus one read)."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._snap: Snapshot | None = None
+        self._gen = 0
+        self._refreshing = False
+
+    def get(self, svc: VesselService) -> Snapshot:
+        """The snapshot; an expired one is still served while one background thread reads the next."""
+        with self._lock:
+            snap, gen = self._snap, self._gen
+            stale = snap is not None and time.monotonic() - snap.at >= self.ttl
+            refresh = stale and not self._refreshing
+            if refresh:
+                self._refreshing = True
+        if snap is not None and not stale:
+            return snap
+        if snap is not None:
+            if refresh:
+                threading.Thread(target=self._refresh, args=(svc, gen), daemon=True).start()
+            return snap
+        new = _snapshot(svc)
+        with self._lock:
+            if self._gen == gen:
+                self._snap = new
+        return new
+
+    def _refresh(self, svc: VesselService, gen: int) -> None:
+        try:
+            new = _snapshot(svc)
+            with self._lock:
+                if self._gen == gen:
+                    self._snap = new
+        finally:
+            with self._lock:
+                self._refreshing = False
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._snap = None
+            self._gen += 1
+
+
+def _snapshot(svc: VesselService) -> Snapshot:
+    t = time.monotonic()
+    vs = svc.ledger.vessels()
+    return Snapshot(t, [public(v.as_dict()) for v in vs], _hosts(svc, vs))
+
+
 def vessels(svc: VesselService, actor: Actor, *, show_all: bool = False, owner: str | None = None,
-            host: str | None = None) -> list[dict[str, Any]]:
-    """The list, the actor's own vessels first."""
-    vs = svc.ledger.vessels(active=not show_all, owner=owner or None, host=host or None)
-    rows = {r["name"]: r for r in vessel_rows(vs)} if vs else {}
-    out = [{**public(v.as_dict()), "age": rows.get(v.name, {}).get("age", "")} for v in vs]
+            host: str | None = None, reads: Reads | None = None) -> list[dict[str, Any]]:
+    """The list, the actor's own vessels first, each with its age."""
+    if show_all or reads is None:
+        rows = [public(v.as_dict()) for v in svc.ledger.vessels(active=not show_all, owner=owner or None,
+                                                                 host=host or None)]
+    else:
+        rows = [d for d in reads.get(svc).vessels
+                if (not owner or d["owner"] == owner) and (not host or d["host"] == host)]
+    now = utcnow()
+    out = [{**d, "age": _age(now, d["created_at"])} for d in rows]
     out.sort(key=lambda d: d["owner"] != actor.name)
     return out
+
+
+def _age(now: datetime, created: str) -> str:
+    s = int((now - datetime.fromisoformat(created)).total_seconds())
+    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h" if s < 172800 else f"{s // 86400}d"
 
 
 def details(svc: VesselService, actor: Actor, name: str) -> dict[str, Any]:
@@ -119,23 +195,25 @@ def ssh_entry(svc: VesselService, v: Vessel) -> dict[str, Any] | None:
             "host_key": host_key, "jupyter_port": v.jupyter_port}
 
 
-def hosts(svc: VesselService) -> list[dict[str, Any]]:
+def hosts(svc: VesselService, reads: Reads | None = None) -> list[dict[str, Any]]:
     """Every host with its GPUs: free, or the vessel and owner holding each."""
-    states = {s.name: s for s in svc.ledger.host_states()}
+    return reads.get(svc).hosts if reads is not None else _hosts(svc, svc.ledger.vessels())
+
+
+def _hosts(svc: VesselService, running: list[Vessel]) -> list[dict[str, Any]]:
     holder: dict[str, tuple[str, str]] = {}
     used_mem: dict[str, int] = {}
     used_cpus: dict[str, int] = {}
-    for v in svc.ledger.vessels():
+    for v in running:
         for u in v.gpu_uuids:
             holder[u] = (v.name, v.owner)
         used_mem[v.host] = used_mem.get(v.host, 0) + v.memory_mib
         used_cpus[v.host] = used_cpus.get(v.host, 0) + v.cpus
     out = []
     for h in svc.ledger.hosts():
-        st = states.get(h.name)
         out.append({
             "name": h.name, "queue": h.queue, "address": h.address, "enabled": h.enabled,
-            "cpus": h.cpus, "cpus_used": h.cpus - len(st.free_cpus) if st else used_cpus.get(h.name, 0),
+            "cpus": h.cpus, "cpus_used": used_cpus.get(h.name, 0),
             "memory_mib": h.memory_mib, "memory_used_mib": used_mem.get(h.name, 0),
             "gpus": [{"index": g.index, "uuid": g.uuid, "model": g.model, "memory_mib": g.memory_mib,
                       "vessel": holder.get(g.uuid, (None, None))[0], "owner": holder.get(g.uuid, (None, None))[1]}

@@ -11,6 +11,7 @@ import requests
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import escape
 
 from slipway.auth.errors import Unauthenticated
 from slipway.auth.oidc import OidcValidator
@@ -73,11 +74,25 @@ def _mib(v: Any) -> str:
     return f"{n // 1024} GiB" if n % 1024 == 0 else f"{n / 1024:.1f} GiB"
 
 
+def vessel_rows_html(vessels: list[dict[str, Any]], me: str | None) -> str:
+    """The Vessels table's rows, built directly: Jinja's per-cell lookups cost ~45 ms for 1,000 rows."""
+    if not vessels:
+        return '<tr><td colspan="7">No vessels.</td></tr>'
+    out = []
+    for v in vessels:
+        n = escape(v["name"])
+        out.append(f'<tr data-vessel="{n}" class="{"mine" if v["owner"] == me else ""}"><td><a href="/vessels/{n}">'
+                   f'{n}</a></td><td>{escape(v["owner"])}</td><td>{escape(v["host"])}</td><td>{v["gpus"]}</td>'
+                   f'<td>{escape(v["state"])}</td><td>{escape(v["age"])}</td><td>{_when(v["keep_until"])}</td></tr>')
+    return "\n".join(out)
+
+
 def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: OidcValidator | None) -> None:
     env = Environment(loader=PackageLoader("slipway.web", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["when"] = _when
     env.filters["mib"] = _mib
     signer = Signer(config.session_secret)
+    reads: ops.Reads = app.state.reads
     app.state.session_token = lambda request: request.cookies.get(SESSION_COOKIE)
 
     def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -152,8 +167,8 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
     # ------------------------------------------------------------------ reading
     @app.get("/", include_in_schema=False, openapi_extra={"x-permission": FLEET_READ})
     def index(request: Request, actor: PageFleet) -> HTMLResponse:
-        hosts = ops.hosts(svc)
-        vessels = ops.vessels(svc, actor)
+        hosts = ops.hosts(svc, reads)
+        vessels = ops.vessels(svc, actor, reads=reads)
         gpus = [g for h in hosts for g in h["gpus"]]
         return render(request, "index.html", hosts=hosts, vessels=vessels, gpus_total=len(gpus),
                       gpus_free=sum(1 for g in gpus if not g["vessel"]),
@@ -161,7 +176,7 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
 
     @app.get("/fleet", include_in_schema=False, openapi_extra={"x-permission": FLEET_READ})
     def fleet(request: Request, actor: PageFleet, queue: str | None = None) -> HTMLResponse:
-        hosts = ops.hosts(svc)
+        hosts = ops.hosts(svc, reads)
         queues = sorted({h["name"] and h["queue"] for h in hosts})
         shown = [h for h in hosts if not queue or h["queue"] == queue]
         return render(request, "fleet.html", hosts=shown, queues=queues, queue=queue or "")
@@ -169,13 +184,13 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
     @app.get("/vessels", include_in_schema=False, openapi_extra={"x-permission": FLEET_READ})
     def vessels(request: Request, actor: PageFleet, owner: str | None = None, host: str | None = None,
                 sort: str = "mine", show: str = "active") -> HTMLResponse:
-        vs = ops.vessels(svc, actor, show_all=show == "all", owner=owner or None, host=host or None)
+        vs = ops.vessels(svc, actor, show_all=show == "all", owner=owner or None, host=host or None, reads=reads)
         keys = {"name": lambda v: v["name"], "owner": lambda v: (v["owner"], v["name"]),
                 "host": lambda v: (v["host"], v["name"]), "age": lambda v: v["created_at"],
                 "gpus": lambda v: -v["gpus"]}
         if sort in keys:
             vs.sort(key=keys[sort])
-        return render(request, "vessels.html", vessels=vs, owner=owner or "", host=host or "", sort=sort, show=show)
+        return render(request, "vessels.html", rows=vessel_rows_html(vs, actor.name), owner=owner or "", host=host or "", sort=sort, show=show)
 
     @app.get("/vessels/{name}", include_in_schema=False, openapi_extra={"x-permission": VESSELS_READ})
     def vessel(request: Request, name: str, actor: PageVessel) -> HTMLResponse:
@@ -231,6 +246,7 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
                 preview = ops.launch(svc, actor, {**form, "check": True})
                 return render(request, "launch.html", queues=queues, form=form, preview=preview, error=None)
             out = ops.launch(svc, actor, form)
+            reads.invalidate()
         except (ValidationError, SlipwayError) as exc:
             if isinstance(exc, PermissionDenied):
                 raise
@@ -240,6 +256,7 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
     @app.post("/vessels/{name}/stop", include_in_schema=False, openapi_extra={"x-permission": VESSELS_MANAGE})
     def stop(request: Request, name: str, actor: PageManage, csrf: F = None) -> Response:
         check_csrf(request, csrf)
+        reads.invalidate()
         ops.stop(svc, actor, name, reason=f"stopped from the web page by {actor.name}")
         return RedirectResponse(f"/vessels/{name}?done=stopped", status_code=303)
 
@@ -250,5 +267,6 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
             h = float(hours or "")
         except ValueError:
             raise ValidationError("hours", "must be a number", got=hours, allowed="e.g. 24") from None
+        reads.invalidate()
         ops.keep(svc, actor, name, hours=h)
         return RedirectResponse(f"/vessels/{name}?done=kept", status_code=303)
