@@ -9,6 +9,7 @@ import pytest
 
 from slipway.errors import ValidationError
 from slipway.runs.job import JobResult, JobSpec, _exp_name, _git_env, run_job
+from tests.harness.moto import Moto
 from tests.harness.procs import free_port
 
 ENV = {"SLIPWAY_RUN_REPO": "detector", "SLIPWAY_RUN_COMMIT": "ABCDEF0123", "SLIPWAY_RUN_CLONE_URL": "git://x/r.git"}
@@ -76,3 +77,23 @@ def test_commit_status_shapes_and_slack() -> None:
     finally:
         api.stop()
         chat.stop()
+
+
+def test_credentials_from_secrets_manager(moto_plain: Moto, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from slipway.runs.job import resolve_secrets
+    from tests.harness.moto import CREDENTIALS, REGION
+
+    for k, v in CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    moto_plain.reset()
+    sm = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_plain.url)
+    sm.create_secret(Name="slipway/test/git-token", SecretString="tok-from-sm")
+    sm.create_secret(Name="slipway/test/slack", SecretString="https://hooks.example/x")
+    env = {**ENV, **CREDENTIALS, "AWS_ENDPOINT_URL": moto_plain.url, "SLIPWAY_GIT_TOKEN_SECRET": "slipway/test/git-token",
+           "SLIPWAY_SLACK_WEBHOOK_SECRET": "slipway/test/slack", "SLIPWAY_STATUS_TOKEN": "plain-wins",
+           "SLIPWAY_STATUS_TOKEN_SECRET": "slipway/test/absent"}
+    spec = resolve_secrets(JobSpec.from_env(env, "repro", []), env)
+    assert (spec.git_token, spec.slack_webhook, spec.status_token) == (
+        "tok-from-sm", "https://hooks.example/x", "plain-wins")

@@ -14,6 +14,7 @@ reaches git through ``GIT_CONFIG_*`` environment variables, never through argv o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -48,7 +49,6 @@ class JobSpec:
     cache_group: str = "group"
     git_user: str = "x-access-token"
     git_token: str = field(default="", repr=False)
-    git_token_secret: str = ""
     status_api: str = ""  # github | bitbucket
     status_api_url: str = ""
     status_repo: str = ""  # owner/name for the status API
@@ -83,7 +83,7 @@ class JobSpec:
                    git_remote=env.get("SLIPWAY_GIT_REMOTE", "origin"), dvc_remote=env.get("SLIPWAY_DVC_REMOTE", ""),
                    cache_dir=env.get("SLIPWAY_DVC_CACHE_DIR", ""), cache_group=env.get("SLIPWAY_DVC_CACHE_GROUP", "group"),
                    git_user=env.get("SLIPWAY_GIT_USER", "x-access-token"), git_token=env.get("SLIPWAY_GIT_TOKEN", ""),
-                   git_token_secret=env.get("SLIPWAY_GIT_TOKEN_SECRET", ""), status_api=api,
+                   status_api=api,
                    status_api_url=env.get("SLIPWAY_STATUS_API_URL", ""),
                    status_repo=env.get("SLIPWAY_STATUS_REPO", ""), status_token=env.get("SLIPWAY_STATUS_TOKEN", ""),
                    slack_webhook=env.get("SLIPWAY_SLACK_WEBHOOK", ""), workdir=env.get("SLIPWAY_RUN_WORKDIR", ""))
@@ -151,13 +151,22 @@ def _git_env(spec: JobSpec, token: str) -> dict[str, str]:
     return env
 
 
-def _token(spec: JobSpec) -> str:
-    if spec.git_token or not spec.git_token_secret:
-        return spec.git_token
+#: credential field -> the variable naming a Secrets Manager secret that holds it
+SECRET_VARIABLES = {"git_token": "SLIPWAY_GIT_TOKEN_SECRET", "status_token": "SLIPWAY_STATUS_TOKEN_SECRET",
+                    "slack_webhook": "SLIPWAY_SLACK_WEBHOOK_SECRET"}
+
+
+def resolve_secrets(spec: JobSpec, env: Mapping[str, str]) -> JobSpec:
+    """Credentials given as Secrets Manager names (``*_SECRET``) read now; a plain value wins."""
+    wanted = {f: env[v] for f, v in SECRET_VARIABLES.items() if env.get(v) and not getattr(spec, f)}
+    if not wanted:
+        return spec
     from slipway.runs.aws import SecretsManager
 
-    return SecretsManager(region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-                          endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None).read(spec.git_token_secret)
+    sm = SecretsManager(region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+                        endpoint_url=env.get("AWS_ENDPOINT_URL") or None)
+    values: dict[str, Any] = {f: sm.read(name) for f, name in wanted.items()}
+    return dataclasses.replace(spec, **values)
 
 
 def _exp_name(args: Sequence[str]) -> str | None:
@@ -175,7 +184,7 @@ def run_job(spec: JobSpec, *, reporters: Sequence[Callable[[JobSpec, JobResult],
     base = Path(spec.workdir or tempfile.mkdtemp(prefix="slipway-run-"))
     checkout = base / "checkout"
     try:
-        env = _git_env(spec, _token(spec))
+        env = _git_env(spec, spec.git_token)
         sh = Shell(base, env, result)
         sh("git", "clone", "--quiet", "--no-checkout", spec.clone_url, str(checkout), step="clone")
         sh.cwd = checkout
@@ -288,5 +297,6 @@ def default_reporters(spec: JobSpec) -> list[Callable[[JobSpec, JobResult], None
 
 
 def main(mode: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
-    spec = JobSpec.from_env(os.environ if env is None else env, mode, args)
+    source = os.environ if env is None else env
+    spec = resolve_secrets(JobSpec.from_env(source, mode, args), source)
     return run_job(spec).exit_code

@@ -159,12 +159,11 @@ def parse(message: str, limits: Limits | None = None, *, prefix: str = DEFAULT_P
     gpus = memory = vcpus = None
     if "GPUS" in values:
         keyword = f":{prefix}_GPUS:"
-        gpus = 1 if not values["GPUS"] else _number(keyword, values["GPUS"], 0, 1 << 20, "GPUs")
+        high = lim.max_gpus or 999_999_999  # no GPU queue: any number > 0 gets the error below
+        gpus = 1 if not values["GPUS"] else _number(keyword, values["GPUS"], 0, high, "GPUs")
         if gpus > 0 and lim.max_gpus == 0:
             raise ValidationError(keyword, "asks for GPUs but the project's queue has none", got=gpus,
                                   allowed="0 (or no GPU keyword)")
-        if gpus > lim.max_gpus:
-            raise ValidationError(keyword, "is out of range (GPUs)", got=gpus, allowed=f"0..{lim.max_gpus}")
     if "MEMORY" in values:
         keyword = f":{prefix}_MEMORY:"
         if not values["MEMORY"]:
