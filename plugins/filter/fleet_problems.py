@@ -13,7 +13,7 @@ from typing import Any
 DOCUMENTATION = r"""
 name: fleet_problems
 short_description: Every vessel host's inventory problem, by the rules a launch applies
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - "Takes a list of inventory host names (usually C(groups['slipway_hosts'])) and C(hostvars); returns a list
     of messages, one per host whose C(slipway_*) settings a launch would refuse, each naming the host, the

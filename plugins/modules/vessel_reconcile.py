@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: vessel_reconcile
 short_description: Make the Slipway ledger and the vessel hosts' container engines agree
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Lists Slipway's containers on each host (one call per host, by their C(slipway.*) labels) and compares
     them with the ledger. A container the ledger does not hold as active is removed; a C(running) vessel
