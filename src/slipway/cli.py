@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("slipway.runs.cli", "runs", "Commit-triggered DVC runs: plan, submit, job, list, status, logs."),
     "server": ("slipway.server.cli", "server", "Serve the team control plane: the API and web pages."),
     "login": ("slipway.server.cli", "login", "Log in to a Slipway server (OIDC, PKCE); tokens cached 0600."),
+    "tailnet": ("slipway.server.tailnet_cli", "tailnet", "Tailnet policy: each user reaches only their own vessels."),
 }
 
 
