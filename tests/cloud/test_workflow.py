@@ -152,3 +152,10 @@ def test_cleanup_picks_dev_deployments_of_gone_branches_only() -> None:
     assert [(d.name, b) for d, b in stale] == [("feature-x", "feature/x")]
     assert meta.referenced_images([_Dep("a", [], "r:ml-1")], [{"containerProperties": {"image": "r:ml-latest"}}]) == {
         "r:ml-1", "r:ml-latest"}
+
+
+def test_repo_name_from_ci_or_origin() -> None:
+    from slipway.flow.gitinfo import repo_of
+
+    assert repo_of(Path("."), {"CI_PROJECT_PATH": "group/app"}, git=lambda *a: "") == "group/app"
+    assert repo_of(Path("."), {}, git=lambda *a: "https://github.com/team/app.git") == "team/app"

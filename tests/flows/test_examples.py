@@ -29,3 +29,8 @@ def test_example_deploys_flows_and_checks_main(path: Path) -> None:
     options = set(re.findall(r"--[a-z-]+", " ".join(commands)))
     help_text = CliRunner().invoke(cli, ["flows", "deploy", "--help"]).output
     assert options <= set(re.findall(r"--[a-z-]+", help_text)), options
+
+
+def test_pre_commit_example_runs_check_main() -> None:
+    hooks = yaml.safe_load((EXAMPLES[0].parent / "pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    assert any(h["entry"].startswith("slipway variants check-main") for h in hooks)

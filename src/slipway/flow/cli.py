@@ -103,18 +103,20 @@ def deploy(project_dir: Path, paths: tuple[str, ...], api_url: str, outputs_file
               show_default=True)
 @click.option("--api-url", envvar="PREFECT_API_URL", required=True)
 @click.option("--remote", default="origin", show_default=True, help="Git remote (name or URL) of live branches.")
-@click.option("--repo", envvar="SLIPWAY_REPO", default="", help="Only deployments tagged repo:<this>.")
+@click.option("--repo", envvar="SLIPWAY_REPO", default="",
+              help="Only deployments tagged repo:<this> (default: this repository's name, as deploy tags it).")
 @click.option("--apply", "do_apply", is_flag=True, help="Delete (default: a dry run that prints the table).")
 @click.option("--json", "as_json", is_flag=True)
 def cleanup(project_dir: Path, api_url: str, remote: str, repo: str, do_apply: bool, as_json: bool) -> None:
     """Development deployments whose branch is gone from the remote (ECR: run the cleanup flow)."""
     from slipway.flow import meta
     from slipway.flow.deploy import prefect_client
+    from slipway.flow.gitinfo import repo_of
 
     try:
         with prefect_client(api_url, os.environ.get("PREFECT_API_KEY") or None) as client:
-            rows = meta.cleanup_run(client, project_dir=project_dir, remote=remote, repo=repo or None,
-                                    dry_run=not do_apply)
+            rows = meta.cleanup_run(client, project_dir=project_dir, remote=remote,
+                                    repo=repo or repo_of(project_dir, os.environ), dry_run=not do_apply)
     except SlipwayError as exc:
         _fail(exc)
         return

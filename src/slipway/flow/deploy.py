@@ -260,7 +260,8 @@ def plan(declared: Sequence[Declared], *, ctx: GitContext, cfg: FlowsConfig, out
         if on_main:
             name = wf.name or d.flow_name
         else:
-            name = slug(ctx.branch)
+            # named after the branch (and the workflow's own name, when it has one: one flow, two pools)
+            name = f"{wf.name}-{slug(ctx.branch)}" if wf.name else slug(ctx.branch)
             tags.add("dev")
             if exp:
                 job_variables["env"] = {**job_variables.get("env", {}), "SLIPWAY_EXP": " ".join(exp)}

@@ -48,6 +48,15 @@ def _git(directory: Path) -> Callable[..., str]:
     return run
 
 
+def repo_of(directory: Path, env: Mapping[str, str], git: Callable[..., str] | None = None) -> str:
+    """The repository's name (``team/app``): the CI's variable, else origin's URL, else the folder."""
+    run = git or _git(directory)
+    for key in ("GITHUB_REPOSITORY", "CI_PROJECT_PATH", "BITBUCKET_REPO_FULL_NAME"):
+        if env.get(key):
+            return env[key]
+    return _repo_name(run("config", "--get", "remote.origin.url")) or Path(directory).resolve().name
+
+
 def detect(directory: Path, env: Mapping[str, str], *, branch: str = "", commit: str = "",
            repo: str = "", git: Callable[..., str] | None = None) -> GitContext:
     """Explicit values win, then the CI's variables, then git."""

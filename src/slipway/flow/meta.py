@@ -143,7 +143,10 @@ def _flow_name(client: Any, dep: Any) -> str:
 @flow(name="slipway-cleanup")
 def cleanup(project_dir: str = ".", remote: str = "origin", repo: str | None = None, dry_run: bool = True,
             repositories: list[str] | None = None, region: str | None = None, grace_days: int = 14) -> list[dict[str, str]]:
-    """Remove dev deployments of deleted branches and unreferenced old ECR images (dry run by default)."""
+    """Remove dev deployments of deleted branches and unreferenced old ECR images (dry run by default).
+
+    Only deployments tagged ``repo:<repo>`` (default: this checkout's repository) are considered, so
+    one repository's cleanup never touches another's development deployments."""
     from prefect.artifacts import create_table_artifact
     from prefect.client.orchestration import get_client
 
@@ -152,8 +155,13 @@ def cleanup(project_dir: str = ".", remote: str = "origin", repo: str | None = N
         import boto3
 
         ecr, batch = boto3.client("ecr", region_name=region), boto3.client("batch", region_name=region)
+    import os
+
+    from slipway.flow.gitinfo import repo_of
+
     with get_client(sync_client=True) as client:
-        rows = cleanup_run(client, project_dir=Path(project_dir), remote=remote, repo=repo, dry_run=dry_run,
+        rows = cleanup_run(client, project_dir=Path(project_dir), remote=remote,
+                           repo=repo or repo_of(Path(project_dir), os.environ), dry_run=dry_run,
                            ecr=ecr, batch=batch, repositories=repositories or (), grace_days=grace_days)
     get_run_logger().info("cleanup (%s):\n%s", "dry run" if dry_run else "applied", table(rows))
     create_table_artifact(key="slipway-cleanup", table=[r.as_dict() for r in rows],
