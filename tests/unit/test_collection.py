@@ -77,9 +77,15 @@ def test_galaxy_dependencies_cover_the_roles_and_playbooks() -> None:
 
 
 def test_one_version() -> None:
-    """galaxy.yml holds the version; pyproject.toml and the EE's requirements.txt repeat it exactly."""
+    """galaxy.yml holds the version; the Python distribution reads it from there (hatch's version source),
+    the EE's requirements.txt repeats it exactly."""
+    import importlib.metadata
+
     version = GALAXY["version"]
-    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"] == version
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["hatch"]["version"]["path"] == "galaxy.yml"
+    assert importlib.metadata.version("slipway-infra") == version
     pins = re.findall(r"^slipway-infra(?:\[[a-z,]+\])?==(\S+)", (REPO / "requirements.txt").read_text(), re.M)
     assert pins == [version]
     releases = yaml.safe_load((REPO / "changelogs" / "changelog.yaml").read_text())["releases"]

@@ -5,13 +5,21 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from slipway.errors import EngineError, ValidationError
 from slipway.variants.digest import SKIP_DIRS
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "images" / "variant"
+
+def _template_dir() -> Path:
+    """The variant image recipe: inside an installed wheel (slipway/data/variant), else the checkout's."""
+    packaged = Path(str(resources.files("slipway").joinpath("data", "variant")))
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[3] / "images" / "variant"
+
+
+TEMPLATE_DIR = _template_dir()
 
 
 @dataclass(frozen=True)
