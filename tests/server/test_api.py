@@ -17,6 +17,7 @@ from slipway.auth.roles import PUBLIC, ROLE_PERMISSIONS
 from slipway.config import Settings
 from slipway.errors import ValidationError
 from slipway.identity import Actor
+from slipway.ledger import utcnow
 from slipway.network.tailscale import TailscaleSettings
 from slipway.server.config import ServerConfig, load_config
 from tests.harness.oidc import Provider
@@ -163,9 +164,9 @@ def test_automation_tokens(team: Api) -> None:
 def test_automation_token_expires(team: Api) -> None:
     carol = Actor(name="carol", admin=True, subject="carol", via="oidc", roles=("admin",))
     new = auth_tokens.create_token(team.svc.ledger, name="cron", roles=["admin"], actor=carol,  # type: ignore[arg-type]
-                                   days=1.5 / 86400)
+                                   days=4 / 86400)
     assert team.get("/api/v1/whoami", token=new.secret).status_code == 200
-    time.sleep(1.6)
+    time.sleep(max(0.0, (new.record.expires_at - utcnow()).total_seconds()) + 0.2)
     r = team.get("/api/v1/whoami", token=new.secret)
     assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
 
