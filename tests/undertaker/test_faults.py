@@ -20,7 +20,6 @@ from slipway.ledger import Ledger
 from slipway.metrics import MetricsError
 from slipway.notify import notifier
 from slipway.undertaker import Undertaker, parse_now, set_keep
-from slipway.undertaker.release import force_release
 from slipway.vessels import Settings, VesselService
 from tests.harness.procs import free_port
 from tests.undertaker.conftest import CALENDAR, RecordingProm, Site, at
@@ -122,6 +121,8 @@ def test_unreachable_host_burial_stays_stopping_is_retried_and_finishes(site: Si
 
 
 def test_unreachable_stop_is_finished_by_the_next_run_or_released_by_force(site: Site, tiny_image: str) -> None:
+    from slipway.undertaker.release import force_release
+
     s = site
     s.vessel("nb-stop", ["GPU-busy-0"])
     s.container("nb-stop", tiny_image)

@@ -180,12 +180,14 @@ class Undertaker:
 
     def query(self, now: datetime, last: datetime) -> str:
         """The one query: per GPU and hour the average and the sample count, and (at the last step only)
-        the time of the GPU's newest sample before ``now``, told apart by a ``slipway_stat`` label."""
+        how many samples the GPU has in the ``missing_after_minutes`` before ``now`` (none: its samples
+        stopped), told apart by a ``slipway_stat`` label."""
         m, lab = self.cfg.metric, self.cfg.uuid_label
+        window = f"{max(1, round(self.cfg.missing_after_minutes * 60))}s"
         avg = f'label_replace(max by ({lab}) (avg_over_time({m}[1h])), "slipway_stat", "avg", "", "")'
         cnt = f'label_replace(max by ({lab}) (count_over_time({m}[1h])), "slipway_stat", "count", "", "")'
-        seen = (f'label_replace(max by ({lab}) (max_over_time(timestamp({m})[1h:1m] @ {now.timestamp():.3f})) '
-                f'and on() (vector(time()) >= {last.timestamp():.3f}), "slipway_stat", "last", "", "")')
+        seen = (f'label_replace(max by ({lab}) (count_over_time({m}[{window}] @ {now.timestamp():.3f})) '
+                f'and on() (vector(time()) >= {last.timestamp():.3f}), "slipway_stat", "recent", "", "")')
         return f"{avg} or {cnt} or {seen}"
 
     def fetch(self, buckets: Sequence[tuple[datetime, bool]], uuids: set[str], now: datetime | None = None, *,
@@ -194,7 +196,8 @@ class Undertaker:
         whatever the fleet's size.
 
         Only hours whose samples cover at least ``min_coverage_percent`` are returned (a partly observed
-        hour is missing data). Completed hours already read by an earlier run come from
+        hour is missing data); a GPU with no sample in the ``missing_after_minutes`` before ``now`` is
+        stale (missing now, whatever its completed hours say). Completed hours already read by an earlier run come from
         ``undertaker_hours``; Prometheus is asked only for the hours after them (the newest hour is always
         asked again: late samples). ``store`` (not in check mode) saves what was read for the next run.
         """
@@ -232,7 +235,7 @@ class Undertaker:
                 averages[u] = s.points
             elif stat == "count":
                 counts[u] = {int(ts): val for ts, val in s.points}
-            elif stat == "last" and s.points:
+            elif stat == "recent" and s.points:
                 seen[u] = s.points[-1][1]
         fresh: dict[int, dict[str, float]] = defaultdict(dict)
         for u, points in averages.items():
@@ -246,8 +249,7 @@ class Undertaker:
                         fresh[ts][u] = val
         if store:
             self._store(key, first, start, last - HOUR, fresh, cache)
-        fresh_after = now.timestamp() - cfg.missing_after_minutes * 60
-        stale = {u for u in uuids if seen.get(u, 0.0) < fresh_after}
+        stale = {u for u in uuids if not seen.get(u)}
         return {u: out[u] for u in uuids if u in out}, stale
 
     def _store(self, expr: str, first: datetime, start: datetime, until: datetime, rows: dict[int, dict[str, float]],
