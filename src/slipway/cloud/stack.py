@@ -83,13 +83,15 @@ def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
         components["webhook"] = hook
     if s.prefect_api_url:
         from slipway.cloud.platform import PrefectPlatform, PrefectPlatformArgs
+        from slipway.flow.ecs_template import ecs_base_with_task_volume
 
         platform = PrefectPlatform("prefect", PrefectPlatformArgs(
             prefix=s.prefix, api_url=s.prefect_api_url, api_key=s.secrets.get("prefectApiKey"), region=s.region,
             cluster_arn=ecs.cluster.arn, execution_role_arn=ecs.execution_role.arn,
             task_role_arn=ecs.task_role.arn, vpc_id=s.vpc_id, subnet_ids=s.subnet_ids,
             security_group_ids=[ecs.security_group.id], log_group=ecs.log_group.name,
-            gpu_capacity_provider=ecs.gpu_capacity_provider.name, ecs_base_template=ecs_base_template,
+            gpu_capacity_provider=ecs.gpu_capacity_provider.name,
+            ecs_base_template=ecs_base_with_task_volume(ecs_base_template),
             process_base_template=process_base_template))
         outputs["prefectWorkPools"] = platform.pool_names
         outputs["prefectAwsBlock"] = platform.aws_block.name

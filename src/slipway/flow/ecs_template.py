@@ -70,3 +70,12 @@ def with_task_volume(template: dict[str, Any]) -> dict[str, Any]:
     config["task_definition"]["containerDefinitions"][0]["mountPoints"] = "{{ mount_points }}"
     config["task_run_request"]["volumeConfigurations"] = "{{ volume_configurations }}"
     return t
+
+
+def ecs_base_with_task_volume(base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """prefect-aws's ECS template (or ``base``) with task volumes: both of Slipway's ECS pools build on it."""
+    if base is None:
+        from slipway.cloud.templates import prefect_aws_ecs_template
+
+        base = prefect_aws_ecs_template()
+    return with_task_volume(base)
