@@ -159,3 +159,22 @@ def test_repo_name_from_ci_or_origin() -> None:
 
     assert repo_of(Path("."), {"CI_PROJECT_PATH": "group/app"}, git=lambda *a: "") == "group/app"
     assert repo_of(Path("."), {}, git=lambda *a: "https://github.com/team/app.git") == "team/app"
+
+
+def test_flows_config_from_pyproject(tmp_path: Path) -> None:
+    from slipway.flow.deploy import load_config
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "detector"\n\n[tool.slipway.flows]\npaths = "pipelines"\ntimezone = "Europe/Paris"\n'
+        'infrastructure_role_arn = "arn:aws:iam::123456789012:role/r"\n')
+    cfg = load_config(tmp_path, schedule="15 4 * * *")
+    assert (cfg.paths, cfg.project, cfg.timezone, cfg.schedule) == (("pipelines",), "detector", "Europe/Paris",
+                                                                    "15 4 * * *")
+    assert cfg.infrastructure_role_arn.endswith(":role/r")
+    for bad, field in (("timezone = \"Mars/Olympus\"", "tool.slipway.flows.timezone"),
+                       ("schedule = \"daily\"", "tool.slipway.flows.schedule"),
+                       ("pathz = []", "tool.slipway.flows")):
+        (tmp_path / "pyproject.toml").write_text(f"[tool.slipway.flows]\n{bad}\n")
+        with pytest.raises(ValidationError) as err:
+            load_config(tmp_path)
+        assert err.value.field == field

@@ -48,6 +48,8 @@ class FlowsConfig:
     main_branch: str = "main"
     schedule: str = "0 6 * * *"  # the daily smoke run of main's deployments
     timezone: str = "UTC"
+    #: the ECS infrastructure role of task volumes (default: the stack output ecsInfrastructureRoleArn)
+    infrastructure_role_arn: str = ""
 
 
 def load_config(project_dir: Path, **overrides: Any) -> FlowsConfig:
@@ -249,7 +251,8 @@ def plan(declared: Sequence[Declared], *, ctx: GitContext, cfg: FlowsConfig, out
                 raise ValidationError("machine.image", f"has no image for {d.flow_name} (in {d.source})",
                                       got=f"AwsEcsImage.{m.variant}")
             image = f"{images.repository_url}:{images.tags[m.variant]}"
-            job_variables = m.job_variables(image, infrastructure_role_arn=outputs.get("ecsInfrastructureRoleArn"))
+            role = cfg.infrastructure_role_arn or outputs.get("ecsInfrastructureRoleArn")
+            job_variables = m.job_variables(image, infrastructure_role_arn=role)
             tags |= {f"variant:{m.variant}", m.pool_kind}
             pull = {"directory": IMAGE_PROJECT_DIR}
         else:

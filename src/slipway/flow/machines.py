@@ -156,7 +156,8 @@ class AwsEcsMachine:
         if self.storage is not None:
             if not infrastructure_role_arn:
                 raise ValidationError("outputs.ecsInfrastructureRoleArn", "is needed for a GPU machine with "
-                                      "storage: ECS creates the task's EBS volume with this role",
+                                      "storage: ECS creates the task's EBS volume with this role (the "
+                                      "EcsTaskStorage component; or [tool.slipway.flows].infrastructure_role_arn)",
                                       allowed="the ARN of a role with AmazonECSInfrastructureRolePolicyForVolumes")
             out.update(scratch_job_variables(self.storage, infrastructure_role_arn))
         return out
