@@ -112,3 +112,33 @@ def test_the_gpu_pool_refuses_what_ecs_would(prefect_server: PrefectServer, outp
         api.create_deployment({"name": f"bad-{uuid.uuid4().hex[:6]}", "flow_id": flow_id,
                                "work_pool_name": outputs["prefectWorkPools"]["gpu"], "job_variables": bad})
     assert err.value.status == 422 and words in str(err.value)
+
+
+def test_a_pool_without_task_volumes_is_refused_before_anything_is_created(
+        prefect_server: PrefectServer, outputs: dict[str, Any], ecs_base: dict[str, Any], seed_repo: Path) -> None:
+    """Prefect would accept job variables its pool's template does not declare, and the worker would
+    drop them: the deploy step checks the pool first and creates nothing."""
+    from slipway.cloud import templates
+    from slipway.cloud.prefect_provider import WorkPoolProvider
+    from tests.cloud.test_prefect import DEFAULTS
+
+    old = f"slipway-old-{uuid.uuid4().hex[:6]}-gpu"
+    WorkPoolProvider().create({"api_url": prefect_server.api_url, "name": old, "type": "ecs", "description": None,
+                               "base_job_template": templates.ecs_gpu_template(ecs_base, DEFAULTS),
+                               "concurrency_limit": None, "is_paused": False})
+    declared = discover(seed_repo, ["flows/train.py"])
+    branch = f"old/{uuid.uuid4().hex[:6]}"
+    specs = plan(declared, ctx=GitContext("team/demo", branch, COMMIT, "git"), cfg=FlowsConfig(project="demo"),
+                 outputs={**outputs, "prefectWorkPools": {**outputs["prefectWorkPools"], "gpu": old}},
+                 images=Images(REPO_URL, variant_tags(seed_repo, ["ml"])), exp=[], project_dir=seed_repo)
+    from prefect.exceptions import ObjectNotFound
+
+    from slipway.errors import ValidationError
+
+    with prefect_client(prefect_server.api_url) as client:
+        with pytest.raises(ValidationError) as err:
+            apply(client, specs)
+        assert err.value.field == "work_pool" and "mount_points, task_volumes, volume_configurations" in str(err.value)
+        with pytest.raises(ObjectNotFound):
+            client.read_deployment_by_name(specs[0].full_name)
+    PrefectApi(prefect_server.api_url).delete_work_pool(old)
