@@ -178,3 +178,20 @@ def test_flows_config_from_pyproject(tmp_path: Path) -> None:
         with pytest.raises(ValidationError) as err:
             load_config(tmp_path)
         assert err.value.field == field
+
+
+def test_dev_deployment_names(tmp_path: Path) -> None:
+    from slipway.flow.deploy import Declared, FlowsConfig, plan
+
+    pools = {"prefectWorkPools": {"local": "p-local"}}
+    declared = [Declared(Workflow(machine=LocalMachine()), "train", "flows/t.py:train", "flows/t.py"),
+                Declared(Workflow(machine=LocalMachine(), name="nightly"), "train", "flows/t.py:train", "flows/t.py")]
+
+    def names(branch: str) -> list[str]:
+        specs = plan(declared, ctx=GitContext("t/a", branch, SHA, "git"), cfg=FlowsConfig(), outputs=pools,
+                     images=None, exp=[], project_dir=tmp_path)
+        return [s.full_name for s in specs]
+
+    assert names("main") == ["train/train", "train/nightly"]
+    assert names("feature/x") == ["train/feature-x", "train/nightly-feature-x"]
+    assert names("train") == ["train/dev-train", "train/nightly-train"]

@@ -265,6 +265,8 @@ def plan(declared: Sequence[Declared], *, ctx: GitContext, cfg: FlowsConfig, out
         else:
             # named after the branch (and the workflow's own name, when it has one: one flow, two pools)
             name = f"{wf.name}-{slug(ctx.branch)}" if wf.name else slug(ctx.branch)
+            if name == (wf.name or d.flow_name):  # a branch called like the flow never replaces main's
+                name = f"dev-{name}"
             tags.add("dev")
             if exp:
                 job_variables["env"] = {**job_variables.get("env", {}), "SLIPWAY_EXP": " ".join(exp)}
