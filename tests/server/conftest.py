@@ -17,6 +17,7 @@ from slipway.config import Settings
 from slipway.ledger import GpuSpec, HostSpec, Ledger
 from slipway.server.app import create_app
 from slipway.server.config import ServerConfig
+from slipway.server.tailnet import TailnetSettings
 from slipway.vessels import VesselService
 from tests.harness.asgi import Served
 from tests.harness.oidc import CLIENT_ID, ROLES, Provider
@@ -84,14 +85,14 @@ def seed_hosts(led: Ledger, n: int = 2, gpus: int = 2, prefix: str = "gpu") -> l
 
 
 def make_api(tmp_path: Path, *, oidc: OidcSettings | None, tokens: Callable[[str], str] | None = None,
-             admins: tuple[str, ...] = (), settings: Settings | None = None, log_level: str = "info"
-             ) -> tuple[Api, Served]:
+             admins: tuple[str, ...] = (), settings: Settings | None = None, log_level: str = "info",
+             tailnet: TailnetSettings | None = None) -> tuple[Api, Served]:
     home = tmp_path / "server-home"
     (home / ".ssh").mkdir(parents=True, exist_ok=True)
     s = settings or Settings(ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", admins=admins, ssh_home=str(home),
                              data_dir=home / ".slipway", ready_timeout=30)
     svc = VesselService(s, ledger=Ledger(s.ledger_url))
-    cfg = ServerConfig(settings=s, oidc=oidc, roles=RoleMapping.from_config(ROLES))
+    cfg = ServerConfig(settings=s, oidc=oidc, roles=RoleMapping.from_config(ROLES), tailnet=tailnet)
     app = create_app(cfg, service=svc)
     served = Served(app, log_level=log_level)
     return Api(served.url, svc, app, cfg, tokens), served

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +143,43 @@ def test_cli(standin: PolicyStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyP
     main(["tailnet", "policy", "--email-domain", "example.com", "--admin", "carol@example.com"])
     assert "policy validated and applied" in capsys.readouterr().out
     assert "bob@example.com" in standin.policy and standin.api_key not in standin.policy
+
+
+def test_server_keeps_the_policy_in_step(standin: PolicyStandIn, tmp_path: Path, provider: Any,
+                                         id_tokens: Any) -> None:
+    """The server applies the policy (admins only) and, debounced, after ownership changes."""
+    import time
+
+    from slipway.config import Settings
+    from slipway.network.tailscale import TailscaleSettings
+    from slipway.request import build_request
+    from slipway.server.tailnet import TailnetSettings
+    from tests.server.conftest import make_api, seed_hosts, team_oidc
+
+    s = Settings(ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", ssh_home=str(tmp_path / "h"),
+                 tailscale=TailscaleSettings(api_key=standin.api_key, tailnet=standin.tailnet, api_url=standin.url))
+    api, served = make_api(tmp_path, oidc=team_oidc(provider), tokens=id_tokens, settings=s,
+                           tailnet=TailnetSettings(email_domain="example.com", admins=("carol@example.com",),
+                                                   debounce_seconds=0.3))
+    try:
+        seed_hosts(api.svc.ledger)
+        key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq7c0zYgFv8JxJ6t7xQ0c2zJ0n1y4r0q8T9v3kX3Yw t"
+        api.svc.ledger.reserve(build_request(user="alice", name="a-1", ssh_public_key=key), "alice")
+        assert api.post("/api/v1/tailnet/policy", as_="alice", json={}).status_code == 403
+        r = api.post("/api/v1/tailnet/policy", as_="carol", json={"check": True})
+        assert r.status_code == 200 and r.json()["changed"] and not r.json()["applied"]
+        assert standin.policy == HAND and standin.api_key not in r.text
+        assert api.post("/api/v1/tailnet/policy", as_="carol", json={}).json()["applied"]
+        assert "tag:slipway-owner-alice" in standin.policy
+        # ownership changes: several pokes in a row → one apply after they settle
+        api.svc.ledger.reserve(build_request(user="bob", name="b-1", ssh_public_key=key), "bob")
+        sync = api.app.state.tailnet
+        before = sync.applied
+        for _ in range(3):
+            sync.poke()
+        time.sleep(1.5)
+        assert sync.applied == before + 1 and "tag:slipway-owner-bob" in standin.policy
+    finally:
+        served.stop()
+        api.svc.close()
+        api.svc.ledger.close()

@@ -26,9 +26,10 @@ VESSELS_MANAGE = "vessels:manage"  # stop and keep (the owner-or-admin rule appl
 EVENTS_READ = "events:read"
 UNDERTAKER_READ = "undertaker:read"
 TOKENS_ADMIN = "tokens:admin"  # create, list and revoke automation tokens
+TAILNET_ADMIN = "tailnet:admin"  # read and apply the tailnet policy
 
 PERMISSIONS = (FLEET_READ, VESSELS_READ, VESSELS_LAUNCH, VESSELS_MANAGE, EVENTS_READ, UNDERTAKER_READ,
-               TOKENS_ADMIN)
+               TOKENS_ADMIN, TAILNET_ADMIN)
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),

@@ -28,6 +28,7 @@ from slipway.auth.roles import (
     EVENTS_READ,
     FLEET_READ,
     PUBLIC,
+    TAILNET_ADMIN,
     TOKENS_ADMIN,
     UNDERTAKER_READ,
     VESSELS_LAUNCH,
@@ -40,6 +41,7 @@ from slipway.identity import Actor, local_actor
 from slipway.ledger import Ledger
 from slipway.server import ops
 from slipway.server.config import ServerConfig
+from slipway.server.tailnet import PolicySync
 from slipway.vessels import VesselService
 
 log = logging.getLogger("slipway.server")
@@ -70,6 +72,7 @@ Manager = Annotated[Actor, Depends(needs(VESSELS_MANAGE))]
 EventReader = Annotated[Actor, Depends(needs(EVENTS_READ))]
 UndertakerReader = Annotated[Actor, Depends(needs(UNDERTAKER_READ))]
 TokenAdmin = Annotated[Actor, Depends(needs(TOKENS_ADMIN))]
+TailnetAdmin = Annotated[Actor, Depends(needs(TAILNET_ADMIN))]
 JsonBody = Annotated[dict[str, Any], Body()]
 OptionalBody = Annotated[dict[str, Any] | None, Body()]
 
@@ -111,6 +114,8 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if sync is not None:
+            sync.close()
         if service is None:
             svc.close()
             svc.ledger.close()
@@ -121,6 +126,15 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
         validator = OidcValidator(config.oidc)
     reads = ops.Reads()
     app.state.reads = reads
+    sync: PolicySync | None = None
+    if config.tailnet is not None and config.settings.tailscale is not None:
+        sync = PolicySync(svc.ledger, config.settings.tailscale, config.tailnet)
+    app.state.tailnet = sync
+
+    def owners_changed() -> None:
+        reads.invalidate()
+        if sync is not None:
+            sync.poke()
     app.state.config = config
     app.state.svc = svc
     app.state.auth = Authenticator(store=_store(svc), oidc=validator, mapping=config.roles)
@@ -180,7 +194,7 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
         """Launch a vessel for the caller; ``{"check": true}`` answers the placement and reserves nothing."""
         out = ops.launch(svc, actor, body)
         if not out["check"]:
-            reads.invalidate()
+            owners_changed()
         return out
 
     @app.get(f"{API}/vessels/{{name}}", openapi_extra={"x-permission": VESSELS_READ})
@@ -190,8 +204,10 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     @app.post(f"{API}/vessels/{{name}}/stop", openapi_extra={"x-permission": VESSELS_MANAGE})
     def stop(name: str, actor: Manager, body: OptionalBody = None) -> dict[str, Any]:
         b = body or {}
-        reads.invalidate()
-        return ops.stop(svc, actor, name, check=bool(b.get("check", False)), reason=b.get("reason"))
+        out = ops.stop(svc, actor, name, check=bool(b.get("check", False)), reason=b.get("reason"))
+        if out["changed"] and not out["check"]:
+            owners_changed()
+        return out
 
     @app.post(f"{API}/vessels/{{name}}/keep", openapi_extra={"x-permission": VESSELS_MANAGE})
     def keep(name: str, body: JsonBody,
@@ -200,9 +216,10 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
         if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int | float)):
             raise ValidationError("hours", "must be a number", got=hours, allowed="e.g. 24")
         until = _time(body.get("until"), "until")
+        out = ops.keep(svc, actor, name, hours=hours, until=until, clear=bool(body.get("clear", False)),
+                       check=bool(body.get("check", False)))
         reads.invalidate()
-        return ops.keep(svc, actor, name, hours=hours, until=until, clear=bool(body.get("clear", False)),
-                        check=bool(body.get("check", False)))
+        return out
 
     # ------------------------------------------------------------------ fleet, events, undertaker
     @app.get(f"{API}/hosts", openapi_extra={"x-permission": FLEET_READ})
@@ -236,6 +253,15 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     @app.delete(f"{API}/tokens/{{token_id}}", openapi_extra={"x-permission": TOKENS_ADMIN})
     def revoke_token(token_id: str, actor: TokenAdmin) -> dict[str, Any]:
         return auth_tokens.revoke_token(_store(svc), token_id, actor=actor).as_dict()
+
+    @app.post(f"{API}/tailnet/policy", openapi_extra={"x-permission": TAILNET_ADMIN})
+    def tailnet_policy(actor: TailnetAdmin, body: OptionalBody = None) -> dict[str, Any]:
+        """Apply the tailnet policy now (``{"check": true}``: the diff only)."""
+        if sync is None:
+            raise ValidationError("server.tailnet", "is not configured (or no Tailscale API key)",
+                                  allowed="server.tailnet: {email_domain, admins} and slipway_tailscale_api_key")
+        res = sync.sync(check=bool((body or {}).get("check", False)))
+        return {"changed": res.changed, "applied": res.applied, "diff": res.diff}
 
     from slipway.web.pages import mount
 

@@ -31,9 +31,10 @@ from slipway.auth.oidc import OidcSettings
 from slipway.auth.roles import RoleMapping
 from slipway.config import Settings, load_settings, read_config_file
 from slipway.errors import ValidationError
+from slipway.server.tailnet import TailnetSettings
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
-SERVER_KEYS = ("listen", "oidc", "prometheus_url", "log_level", "public_url", "session_secret")
+SERVER_KEYS = ("listen", "oidc", "prometheus_url", "log_level", "public_url", "session_secret", "tailnet")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ServerConfig:
     log_level: str = "info"
     public_url: str | None = None
     session_secret: str | None = field(default=None, repr=False)
+    tailnet: TailnetSettings | None = None  # keep the tailnet policy in step (needs the Tailscale API key)
 
     @property
     def team_mode(self) -> bool:
@@ -112,4 +114,5 @@ def load_config(path: str | Path | None = None, *, listen: str | None = None,
     return ServerConfig(settings=settings, host=host, port=port, oidc=oidc, roles=roles,
                         prometheus_url=raw.get("prometheus_url") or env.get("SLIPWAY_PROMETHEUS_URL") or None,
                         log_level=str(raw.get("log_level", "info")), public_url=raw.get("public_url"),
-                        session_secret=env.get("SLIPWAY_SESSION_SECRET") or raw.get("session_secret"))
+                        session_secret=env.get("SLIPWAY_SESSION_SECRET") or raw.get("session_secret"),
+                        tailnet=TailnetSettings.from_config(raw["tailnet"]) if raw.get("tailnet") else None)

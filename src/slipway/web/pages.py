@@ -93,6 +93,11 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
     env.filters["mib"] = _mib
     signer = Signer(config.session_secret)
     reads: ops.Reads = app.state.reads
+
+    def owners_changed() -> None:
+        reads.invalidate()
+        if app.state.tailnet is not None:
+            app.state.tailnet.poke()
     app.state.session_token = lambda request: request.cookies.get(SESSION_COOKIE)
 
     def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -246,7 +251,7 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
                 preview = ops.launch(svc, actor, {**form, "check": True})
                 return render(request, "launch.html", queues=queues, form=form, preview=preview, error=None)
             out = ops.launch(svc, actor, form)
-            reads.invalidate()
+            owners_changed()
         except (ValidationError, SlipwayError) as exc:
             if isinstance(exc, PermissionDenied):
                 raise
@@ -256,8 +261,8 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
     @app.post("/vessels/{name}/stop", include_in_schema=False, openapi_extra={"x-permission": VESSELS_MANAGE})
     def stop(request: Request, name: str, actor: PageManage, csrf: F = None) -> Response:
         check_csrf(request, csrf)
-        reads.invalidate()
         ops.stop(svc, actor, name, reason=f"stopped from the web page by {actor.name}")
+        owners_changed()
         return RedirectResponse(f"/vessels/{name}?done=stopped", status_code=303)
 
     @app.post("/vessels/{name}/keep", include_in_schema=False, openapi_extra={"x-permission": VESSELS_MANAGE})
@@ -267,6 +272,6 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
             h = float(hours or "")
         except ValueError:
             raise ValidationError("hours", "must be a number", got=hours, allowed="e.g. 24") from None
-        reads.invalidate()
         ops.keep(svc, actor, name, hours=h)
+        reads.invalidate()
         return RedirectResponse(f"/vessels/{name}?done=kept", status_code=303)
