@@ -36,8 +36,9 @@ if [ -s "$ca" ]; then cp "$ca" "$ctx/ca-bundle.pem"; else : >"$ctx/ca-bundle.pem
 mkdir -p "$ctx/src/slipway"
 cp "$src/slipway/__init__.py" "$src/slipway/errors.py" "$src/slipway/cli.py" "$src/slipway/notify.py" \
   "$ctx/src/slipway/"
-cp -r "$src/slipway/runs" "$ctx/src/slipway/runs"
-find "$ctx/src" -name __pycache__ -prune -exec rm -rf {} +
+# only what `slipway runs job` imports (tests/harness/runs_image.py hashes the same list)
+mkdir -p "$ctx/src/slipway/runs"
+for f in __init__.py cli.py job.py aws.py keywords.py plan.py; do cp "$src/slipway/runs/$f" "$ctx/src/slipway/runs/"; done
 log "building $tag from $base"
 docker build -q --network host --build-arg BASE="$base" -t "$tag" "$ctx" >/dev/null
 log "built $tag"

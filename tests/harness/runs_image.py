@@ -20,13 +20,15 @@ from tests.harness.procs import CACHE, REPO
 
 IMAGE_DIR = REPO / "images" / "runs"
 SOURCES = ("__init__.py", "errors.py", "cli.py", "notify.py")
+#: the runner's modules the image holds (images/runs/build.sh copies the same list)
+RUNNER = ("__init__.py", "cli.py", "job.py", "aws.py", "keywords.py", "plan.py")
 
 
 def image_hash() -> str:
     h = hashlib.sha256()
     files = [IMAGE_DIR / "Dockerfile", IMAGE_DIR / "build.sh", IMAGE_DIR / "slipway.sh"]
     files += [REPO / "src" / "slipway" / f for f in SOURCES]
-    files += sorted((REPO / "src" / "slipway" / "runs").glob("*.py"))
+    files += [REPO / "src" / "slipway" / "runs" / f for f in RUNNER]
     for f in files:
         h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
