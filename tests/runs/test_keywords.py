@@ -193,10 +193,18 @@ def test_plan_cli_errors_and_targets(tmp_path: Path) -> None:
     assert typo.returncode == 2 and "unknown keyword" in typo.stderr and ":SLIPWAY_MEMORY:" in typo.stderr
 
 
-def test_pre_commit_hook_runs_the_plan_check() -> None:
+def test_pre_commit_hook_runs_the_plan_check(tmp_path: Path) -> None:
     import yaml
 
     hooks = {h["id"]: h for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
     hook = hooks["slipway-runs-plan"]
     assert hook["stages"] == ["commit-msg"]
     assert hook["entry"].startswith("slipway runs plan --check --message-file")
+    # what pre-commit runs: the entry's words, then the message file
+    args = hook["entry"].split()[1:]
+    for text, code in [("prose only\n", 0), ("x\n:SLIPWAY_RUN: -s train\n", 0), ("x\n:SLIPWAY_RUNN:\n", 2)]:
+        msg = tmp_path / "COMMIT_EDITMSG"
+        msg.write_text(text)
+        done = subprocess.run([sys.executable, "-c", "from slipway.cli import main; main()", *args, str(msg)],
+                              capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path)
+        assert done.returncode == code, (text, done.stdout, done.stderr)
