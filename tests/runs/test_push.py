@@ -60,3 +60,13 @@ def test_signature_and_uuid_checks() -> None:
     assert not github_signature_ok([""], body, github_signature("", body))  # an empty secret never matches
     assert not github_signature_ok(["s"], body, "sha256=\u00e9")
     assert uuid_ok(["{ABC-1}"], "abc-1") and not uuid_ok(["{abc-1}"], "abc-2") and not uuid_ok([], "x")
+
+
+def test_github_new_branch_push_considers_the_head_commit() -> None:
+    head = {"id": "abcdef0", "message": ":SLIPWAY_RUN:", "author": {"username": "ada"}}
+    payload = {"ref": "refs/heads/exp", "repository": {"name": "r"}, "commits": [], "head_commit": head}
+    assert [(c.sha, c.branch, c.author) for c in github_commits(payload)] == [("abcdef0", "exp", "ada")]
+    payload["commits"] = [head]
+    assert len(github_commits(payload)) == 1
+    assert github_commits({**payload, "deleted": True}) == []
+    assert github_commits({**payload, "ref": "refs/tags/v1"}) == []

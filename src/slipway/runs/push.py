@@ -40,7 +40,10 @@ def github_commits(payload: Any) -> list[Commit]:
     branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else ""
     if payload.get("deleted") is True or not branch:
         return []  # a deleted branch or a tag push: nothing to run
-    commits = _get(payload, "commits", list)
+    commits = list(_get(payload, "commits", list))
+    head = payload.get("head_commit")
+    if isinstance(head, Mapping) and head.get("id") not in {c.get("id") for c in commits if isinstance(c, Mapping)}:
+        commits.append(head)  # a new branch of existing commits: GitHub lists none, the head is still pushed
     out: list[Commit] = []
     for i, c in enumerate(commits):
         if not isinstance(c, Mapping):
