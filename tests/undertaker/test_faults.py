@@ -127,11 +127,15 @@ def test_unreachable_stop_is_finished_by_the_next_run_or_released_by_force(site:
     s.vessel("nb-stop", ["GPU-busy-0"])
     s.container("nb-stop", tiny_image)
     s.vessel("nb-dead", ["GPU-idle-3"])
-    for name, gpus in (("nb-stop", ["GPU-busy-0"]), ("nb-dead", ["GPU-idle-3"])):
+    s.vessel("nb-again", ["GPU-idle-2"])
+    for name, gpus in (("nb-stop", ["GPU-busy-0"]), ("nb-dead", ["GPU-idle-3"]), ("nb-again", ["GPU-idle-2"])):
         _unreachable(s, name, gpus)
         with pytest.raises(Exception):  # noqa: B017 - whatever the Docker client raises for a refused connection
             s.svc.stop(name, actor="undertaker")
         assert s.ledger.vessel(name).state == "stopping"  # type: ignore[union-attr]
+    _reachable(s, "nb-again", ["GPU-idle-2"])
+    s.svc.stop("nb-again", actor="undertaker")  # `stop` again finishes it too
+    assert s.ledger.vessel("nb-again").state == "stopped"  # type: ignore[union-attr]
     _reachable(s, "nb-stop", ["GPU-busy-0"])
     u = s.undertaker(stuck_stop_minutes=0)
     res = u.run(at(9, 13))
