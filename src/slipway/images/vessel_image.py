@@ -9,9 +9,13 @@ the image the hash names. :func:`resolve_vessel_image` maps a variant name to th
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from slipway.errors import NotFound, ValidationError
+from slipway.errors import EngineError, NotFound, ValidationError
 from slipway.images.registry import Registry
 from slipway.variants.hashing import salted, tag_for
 from slipway.variants.project import Project
@@ -51,3 +55,23 @@ def resolve_vessel_image(name: str, *, project_dir: Path | str, registry_host: s
         raise NotFound(f"{registry_host}/{repo}:{tag} does not exist: the image step (`slipway images ci`) has "
                        f"not built variant {name!r} for this lock yet")
     return f"{registry_host.rstrip('/')}/{repo}:{tag}"
+
+
+def build_vessel_layer(client: Any, variant_ref: str, vessel_ref: str, *, jupyter: str = "notebook",
+                       pip_args: str = "", log: Callable[[str], None] = lambda _m: None) -> str:
+    """Build ``vessel_ref`` = images/vessel-layer over ``variant_ref`` (Docker Engine API, legacy builder).
+
+    ``jupyter`` is what pip installs into the variant's venv when it lacks Jupyter (``""``: none; the
+    contract makes Jupyter optional). Returns the image id."""
+    with tempfile.TemporaryDirectory(prefix="slipway-vessel-layer-") as tmp:
+        shutil.copy2(LAYER_DOCKERFILE, Path(tmp) / "Dockerfile")
+        image_id = ""
+        for chunk in client.api.build(path=tmp, tag=vessel_ref, network_mode="host", rm=True, forcerm=True,
+                                      decode=True, buildargs={"VARIANT_IMAGE": variant_ref, "JUPYTER": jupyter,
+                                                              "PIP_ARGS": pip_args}):
+            if "error" in chunk:
+                raise EngineError(f"building {vessel_ref} failed: {chunk['error'].strip()}")
+            if "stream" in chunk and chunk["stream"].strip():
+                log(chunk["stream"].rstrip())
+            image_id = str((chunk.get("aux") or {}).get("ID", image_id))
+    return image_id
