@@ -271,3 +271,29 @@ def test_deploy_runs_the_image_step_first(prefect_server: PrefectServer, outputs
     rows = {r["flow"]: r for r in json.loads(result.stdout)}
     assert rows["train"]["image"] == f"{uri}:{tags['ml']}" and rows["featurize"]["image"] == f"{uri}:{tags['base']}"
     assert rows["hello"]["image"] == "-"
+
+
+def test_the_cleanup_flow_removes_a_deleted_branchs_deployments(prefect_server: PrefectServer, outputs_file: Path,
+                                                               tmp_path: Path) -> None:
+    """The meta-flow itself (run in process, as a worker would run its deployment): the dev
+    deployments of a branch deleted from the remote go; main's and live branches' stay."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from slipway.flow.meta import cleanup
+
+    repo = make_repo(tmp_path)
+    for branch in ("gone/soon", "stays/here"):
+        git(repo, "push", "-q", "origin", f"main:{branch}")
+        result = deploy(repo, prefect_server, outputs_file, "--path", "flows/hello.py", "--branch", branch)
+        assert result.exit_code == 0, result.output
+    git(repo, "push", "-q", "origin", "--delete", "gone/soon")
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+        rows = cleanup(project_dir=str(repo), dry_run=False)
+        APILogWorker.drain_all(timeout=10)  # deliver the run's logs and events while the URL is set
+        EventsWorker.drain_all(timeout=10)
+    assert [(r["name"], r["action"]) for r in rows] == [("hello/gone-soon", "deleted")]
+    names = {d.name for d in all_deployments(prefect_server)}
+    assert "gone-soon" not in names and "stays-here" in names
