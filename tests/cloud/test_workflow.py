@@ -195,3 +195,20 @@ def test_dev_deployment_names(tmp_path: Path) -> None:
     assert names("main") == ["train/train", "train/nightly"]
     assert names("feature/x") == ["train/feature-x", "train/nightly-feature-x"]
     assert names("train") == ["train/dev-train", "train/nightly-train"]
+
+
+def test_check_main_command_and_the_summary_table(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from slipway.cli import cli
+    from slipway.flow.deploy import Row, table
+    from tests.images.demo import make_demo
+
+    dirty = make_demo(tmp_path / "dirty", exp=("delta==1.0",))
+    result = CliRunner().invoke(cli, ["variants", "check-main", "--project", str(dirty)])
+    assert result.exit_code == 2 and "error: exp: must be empty to merge into 'main'" in result.output
+    clean = make_demo(tmp_path / "clean")
+    assert CliRunner().invoke(cli, ["variants", "check-main", "--project", str(clean)]).exit_code == 0
+    lines = table([Row("train", "feature-x", "slipway-dev-gpu", "repo:ml-1a2b", "created")]).splitlines()
+    assert lines[0].split() == ["flow", "deployment", "work", "pool", "image", "action"]
+    assert lines[2].split() == ["train", "feature-x", "slipway-dev-gpu", "repo:ml-1a2b", "created"]
