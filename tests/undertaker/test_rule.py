@@ -104,9 +104,10 @@ def test_after_work_hours_inverts_work_hours_between(a: datetime, h: int) -> Non
 
 # ---------------------------------------------------------------- the rule
 def history(cal: WorkCalendar, now: datetime, gpus: tuple[str, ...], busy: dict[datetime, float] | None = None,
-            gaps: set[datetime] = frozenset(), rule: Rule = RULE) -> tuple[list[tuple[datetime, bool]], dict[str, dict[int, float]]]:  # type: ignore[assignment]
+            gaps: set[datetime] = frozenset(), rule: Rule = RULE, back_to: datetime | None = None,  # type: ignore[assignment]
+            ) -> tuple[list[tuple[datetime, bool]], dict[str, dict[int, float]]]:
     """Hourly averages: idle everywhere except ``busy`` hours (keyed by local bucket start), no ``gaps``."""
-    buckets = cal.buckets_back(now, lookback_hours(rule))
+    buckets = cal.buckets_back(now, lookback_hours(rule), back_to=back_to)
     samples: dict[str, dict[int, float]] = {g: {} for g in gpus}
     for end, _ in buckets:
         start = end - HOUR
@@ -197,6 +198,38 @@ def test_missing_samples_are_never_idleness() -> None:
     assert d.action == "probe" and d.missing == GPU and d.idle_hours == 0
     d = run(vessel(), now, gaps={local(LONDON, 2026, 3, 9, 10)})  # a gap in the middle ends the streak
     assert d.action == "keep" and d.idle_hours == 2 and "metrics gap" in d.reason
+
+
+@pytest.mark.parametrize("pause_days", [0, 1, 2, 5])
+def test_sparse_the_burial_clock_starts_at_the_recorded_warning_whatever_the_pause(pause_days: int) -> None:
+    warned = local(LONDON, 2026, 3, 9, 13)
+    v = vessel(warned_at=warned, warned_idle_since=local(LONDON, 2026, 3, 6, 15))
+    now = local(LONDON, 2026, 3, 10, 11) + timedelta(days=pause_days)
+    fri_14 = {local(LONDON, 2026, 3, 6, 14): 40.0}
+    buckets, samples = history(LONDON, now, v.gpu_uuids, busy=fri_14, back_to=warned - HOUR)
+    d = decide(v, buckets, samples, LONDON, RULE, now)
+    assert d.action == "bury" and d.idle_since == local(LONDON, 2026, 3, 6, 15)
+    # the same run without reading back to the warning would have warned a second time
+    short, s2 = history(LONDON, now, v.gpu_uuids, busy=fri_14)
+    if pause_days >= 1:
+        assert decide(v, short, s2, LONDON, RULE, now).action == "warn"
+
+
+def test_detection_a_stale_gpu_is_probed_even_with_a_complete_last_hour() -> None:
+    now = local(LONDON, 2026, 3, 9, 11, 30)
+    buckets, samples = history(LONDON, now, GPU)
+    d = decide(vessel(), buckets, samples, LONDON, RULE, now, stale={"GPU-a"})
+    assert d.action == "probe" and d.missing == GPU and "samples stopped" in d.reason
+
+
+def test_a_warning_whose_streak_broke_is_closed() -> None:
+    warned = local(LONDON, 2026, 3, 9, 13)
+    v = vessel(warned_at=warned)
+    now = local(LONDON, 2026, 3, 10, 11)
+    buckets, samples = history(LONDON, now, GPU, busy={local(LONDON, 2026, 3, 9, 15): 50.0}, back_to=warned - HOUR)
+    d = decide(v, buckets, samples, LONDON, RULE, now)
+    assert d.action == "keep" and d.warning_closed
+    assert not decide(v, *history(LONDON, now, GPU, back_to=warned - HOUR), LONDON, RULE, now).warning_closed
 
 
 hours = st.sampled_from([local(LONDON, 2026, 3, d, h) for d in (5, 6, 7, 8, 9, 10) for h in range(24)])
