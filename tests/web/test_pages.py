@@ -60,7 +60,14 @@ def test_launch_keep_stop_from_the_pages(login: Callable[[str], Any], site: Site
     page.fill("#gpus", "1")
     page.fill("#memory", "2")
     page.fill("#ssh_public_key", key.with_suffix(".pub").read_text())
-    page.click("#preview")
+    # the preview is live: typing is enough (no button)
+    page.wait_for_selector("#placement")
+    page.wait_for_function("document.getElementById('placement').textContent.includes('would launch web-1')")
+    page.fill("#gpus", "9")
+    page.wait_for_selector("#error")
+    assert "gpus" in page.text_content("#error")
+    page.fill("#gpus", "1")
+    page.click("#preview")  # and without JavaScript, the button
     assert "would launch web-1 on local" in page.text_content("#placement")
     shot(page, site, "launch-preview")
     assert site.svc.ledger.vessel("web-1") is None  # a preview reserves nothing
