@@ -297,3 +297,40 @@ def test_the_cleanup_flow_removes_a_deleted_branchs_deployments(prefect_server: 
     assert [(r["name"], r["action"]) for r in rows] == [("hello/gone-soon", "deleted")]
     names = {d.name for d in all_deployments(prefect_server)}
     assert "gone-soon" not in names and "stays-here" in names
+
+
+def test_cleanup_command_removes_unreferenced_images(prefect_server: PrefectServer, outputs: dict[str, Any],
+                                                     moto_server: Any, tmp_path: Path) -> None:
+    """``slipway flows cleanup --ecr-repository``: images no deployment, job definition or -latest
+    tag references go (dry run first); the one a deployment runs stays."""
+    import boto3
+
+    from tests.flows.test_meta import _manifest
+    from tests.harness.moto import CREDENTIALS, REGION
+
+    repo = make_repo(tmp_path)
+    ecr = boto3.client("ecr", region_name=REGION, endpoint_url=moto_server.url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    name = "slipway/test/cleanup"
+    uri = ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"]
+    from slipway.flow.deploy import variant_tags
+
+    used = variant_tags(repo, ["base", "ml"])
+    for n, tag in enumerate([*used.values(), "ml-0000000000000000", "base-latest"], start=11):
+        ecr.put_image(repositoryName=name, imageManifest=_manifest(n), imageTag=tag)
+    out_file = tmp_path / "outputs.json"
+    out_file.write_text(json.dumps({**outputs, "ecrRepositoryUrls": {"demo": uri}}))
+    git(repo, "push", "-q", "origin", "main:cleanup/images")  # a live branch: its deployments stay
+    assert deploy(repo, prefect_server, out_file, "--branch", "cleanup/images").exit_code == 0
+    args = ["flows", "cleanup", "--project", str(repo), "--api-url", prefect_server.api_url, "--ecr-repository",
+            name, "--region", REGION, "--endpoint-url", moto_server.url, "--grace-days", "0"]
+    dry = run_cli([*args, "--json"], **CREDENTIALS)
+    assert dry.exit_code == 0, dry.output
+    assert [(r["kind"], r["name"], r["action"]) for r in json.loads(dry.stdout)] == [
+        ("image", f"{name}:ml-0000000000000000", "would delete")]
+    done = run_cli([*args, "--apply"], **CREDENTIALS)
+    assert done.exit_code == 0, done.output
+    left = {t for img in ecr.describe_images(repositoryName=name)["imageDetails"] for t in img.get("imageTags", [])}
+    assert left == {*used.values(), "base-latest"}
+    missing = run_cli([*args[:-2], "--ecr-repository", "no/such-repo"], **CREDENTIALS)
+    assert missing.exit_code == 1 and "RepositoryNotFoundException" in missing.output

@@ -105,18 +105,31 @@ def deploy(project_dir: Path, paths: tuple[str, ...], api_url: str, outputs_file
 @click.option("--remote", default="origin", show_default=True, help="Git remote (name or URL) of live branches.")
 @click.option("--repo", envvar="SLIPWAY_REPO", default="",
               help="Only deployments tagged repo:<this> (default: this repository's name, as deploy tags it).")
+@click.option("--ecr-repository", "repositories", multiple=True,
+              help="Also ECR images of this repository nothing references (e.g. slipway/prod/detector).")
+@click.option("--region", envvar="AWS_REGION", default=None)
+@click.option("--endpoint-url", envvar="SLIPWAY_AWS_ENDPOINT_URL", default=None, help="AWS endpoint override.")
+@click.option("--grace-days", type=click.IntRange(0, 3650), default=14, show_default=True)
 @click.option("--apply", "do_apply", is_flag=True, help="Delete (default: a dry run that prints the table).")
 @click.option("--json", "as_json", is_flag=True)
-def cleanup(project_dir: Path, api_url: str, remote: str, repo: str, do_apply: bool, as_json: bool) -> None:
-    """Development deployments whose branch is gone from the remote (ECR: run the cleanup flow)."""
+def cleanup(project_dir: Path, api_url: str, remote: str, repo: str, repositories: tuple[str, ...],
+            region: str | None, endpoint_url: str | None, grace_days: int, do_apply: bool, as_json: bool) -> None:
+    """Dev deployments whose branch is gone from the remote; unreferenced old ECR images."""
     from slipway.flow import meta
     from slipway.flow.deploy import prefect_client
     from slipway.flow.gitinfo import repo_of
 
+    ecr = batch = None
+    if repositories:
+        import boto3
+
+        ecr = boto3.client("ecr", region_name=region, endpoint_url=endpoint_url)
+        batch = boto3.client("batch", region_name=region, endpoint_url=endpoint_url)
     try:
         with prefect_client(api_url, os.environ.get("PREFECT_API_KEY") or None) as client:
             rows = meta.cleanup_run(client, project_dir=project_dir, remote=remote,
-                                    repo=repo or repo_of(project_dir, os.environ), dry_run=not do_apply)
+                                    repo=repo or repo_of(project_dir, os.environ), dry_run=not do_apply,
+                                    ecr=ecr, batch=batch, repositories=repositories, grace_days=grace_days)
     except SlipwayError as exc:
         _fail(exc)
         return

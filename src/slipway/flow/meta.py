@@ -30,6 +30,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from slipway.errors import SlipwayError
 from slipway.flow.gitinfo import remote_branches
 
 
@@ -110,7 +111,7 @@ def cleanup_run(client: Any, *, project_dir: Path, remote: str = "origin", repo:
                 grace_days: int = 14, now: datetime | None = None) -> list[Doomed]:
     """What the ``cleanup`` flow and ``slipway flows cleanup`` do, with the clients passed in."""
     live = remote_branches(project_dir, remote)
-    deployments = client.read_deployments()
+    deployments = all_deployments(client)
     action = "would delete" if dry_run else "deleted"
     rows: list[Doomed] = []
     for dep, branch in stale_deployments(deployments, live, repo):
@@ -119,18 +120,37 @@ def cleanup_run(client: Any, *, project_dir: Path, remote: str = "origin", repo:
             client.delete_deployment(dep.id)
         rows.append(Doomed("deployment", name, f"branch {branch!r} is gone from {remote}", action))
     if ecr is not None and repositories:
-        keep = [d for d in deployments if not any(d.id == s.id for s, _ in stale_deployments(deployments, live, repo))]
-        jobs: list[Mapping[str, Any]] = []
-        if batch is not None:
-            for page in batch.get_paginator("describe_job_definitions").paginate(status="ACTIVE"):
-                jobs.extend(page["jobDefinitions"])
-        found = unreferenced_images(ecr, repositories, referenced_images(keep, jobs),
-                                    grace=timedelta(days=grace_days), now=now or datetime.now(UTC))
-        for repo_name, digest, shown, reason in found:
-            if not dry_run:
-                ecr.batch_delete_image(repositoryName=repo_name, imageIds=[{"imageDigest": digest}])
-            rows.append(Doomed("image", shown, reason, action))
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        stale = {s.id for s, _ in stale_deployments(deployments, live, repo)}
+        keep = [d for d in deployments if d.id not in stale]
+        try:
+            jobs: list[Mapping[str, Any]] = []
+            if batch is not None:
+                for page in batch.get_paginator("describe_job_definitions").paginate(status="ACTIVE"):
+                    jobs.extend(page["jobDefinitions"])
+            found = unreferenced_images(ecr, repositories, referenced_images(keep, jobs),
+                                        grace=timedelta(days=grace_days), now=now or datetime.now(UTC))
+            for repo_name, digest, shown, reason in found:
+                if not dry_run:
+                    ecr.batch_delete_image(repositoryName=repo_name, imageIds=[{"imageDigest": digest}])
+                rows.append(Doomed("image", shown, reason, action))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise SlipwayError(f"AWS refused {exc.operation_name} during the image cleanup: {code}") from None
+        except BotoCoreError as exc:
+            raise SlipwayError(f"AWS cannot be reached for the image cleanup: {type(exc).__name__}") from None
     return rows
+
+
+def all_deployments(client: Any, page: int = 200) -> list[Any]:
+    """Every deployment (the API answers at most a page at a time; a missed one would lose its image)."""
+    out: list[Any] = []
+    while True:
+        batch = list(client.read_deployments(limit=page, offset=len(out)))
+        out.extend(batch)
+        if len(batch) < page:
+            return out
 
 
 def _flow_name(client: Any, dep: Any) -> str:
