@@ -142,3 +142,29 @@ def test_a_pool_without_task_volumes_is_refused_before_anything_is_created(
         with pytest.raises(ObjectNotFound):
             client.read_deployment_by_name(specs[0].full_name)
     PrefectApi(prefect_server.api_url).delete_work_pool(old)
+
+
+def test_a_dev_deployment_hands_its_exp_group_to_the_container(
+        prefect_server: PrefectServer, outputs: dict[str, Any], pool_templates: dict[str, Any], seed_repo: Path) -> None:
+    """On a branch, the exp requirements ride in the job variables' env: the ECS worker puts them in
+    the container's environment, where the image's entry point installs them before the flow."""
+    declared = discover(seed_repo, ["flows/train.py"])
+    [spec] = plan(declared, ctx=GitContext("team/demo", "try/delta", COMMIT, "git"), cfg=FlowsConfig(project="demo"),
+                  outputs=outputs, images=Images(REPO_URL, variant_tags(seed_repo, ["ml"])), exp=["delta==1.0"],
+                  project_dir=seed_repo)
+    assert spec.name == "try-delta" and "dev" in spec.tags and spec.schedules == ()
+    config = render(prefect_server.api_url, pool_templates["gpu"], spec.job_variables)
+    from prefect.client.schemas.objects import FlowRun
+    from prefect_aws.workers.ecs_worker import ECSWorker
+
+    worker = ECSWorker(work_pool_name="gpu")
+    task_def = worker._prepare_task_definition(config, "eu-west-1", FlowRun(flow_id=uuid.uuid4(), name="run"))
+    request = worker._prepare_task_run_request(config, task_def, "arn:aws:ecs:eu-west-1:1:task-definition/x:1")
+    env = {e["name"]: e["value"] for o in request["overrides"]["containerOverrides"] for e in o.get("environment", [])}
+    env |= {e["name"]: e["value"] for c in task_def["containerDefinitions"] for e in c.get("environment", [])}
+    assert env["SLIPWAY_EXP"] == "delta==1.0"
+    from slipway.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="exp group must be empty on 'main'"):
+        plan(declared, ctx=GitContext("team/demo", "main", COMMIT, "git"), cfg=FlowsConfig(project="demo"),
+             outputs=outputs, images=Images(REPO_URL, {"ml": "ml-1"}), exp=["delta==1.0"], project_dir=seed_repo)
