@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,4 +134,14 @@ def test_plot_numbers_are_prometheus_numbers(login: Callable[[str], Any], site: 
         "query": data["query"], "start": data["start"], "end": data["end"], "step": data["step"]}).json()
     [series] = [s for s in direct["data"]["result"] if s["metric"]["UUID"] == "GPU-gpu01-0"]
     assert points == [[float(t), float(v)] for t, v in series["values"]]
+    # work hours shaded: one rectangle per span of the (default Mon-Fri 9-17 UTC) calendar in the window
+    from slipway.undertaker.calendar import WorkCalendar
+
+    cal = WorkCalendar.parse({})
+    start, end = float(data["start"]), float(data["end"])
+    hours = list(cal.work_hours(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)))
+    shaded = page.query_selector_all("#plot rect.work")
+    width = sum(float(r.get_attribute("width")) for r in shaded)
+    per_hour = 3600 / (end - start) * 720  # the plot is 720 units wide
+    assert len(hours) * per_hour - per_hour - 1e-6 <= width <= len(hours) * per_hour + 1e-6
     assert len(points) > 50 and {p[1] for p in points} <= {float(x) for x in range(0, 100, 10)}

@@ -29,9 +29,10 @@ from typing import Any
 
 from slipway.auth.oidc import OidcSettings
 from slipway.auth.roles import RoleMapping
-from slipway.config import Settings, load_settings, read_config_file
+from slipway.config import Settings, load_settings, load_undertaker_options, read_config_file
 from slipway.errors import ValidationError
 from slipway.server.tailnet import TailnetSettings
+from slipway.undertaker.calendar import WorkCalendar
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 SERVER_KEYS = ("listen", "oidc", "prometheus_url", "log_level", "public_url", "session_secret", "tailnet")
@@ -49,6 +50,7 @@ class ServerConfig:
     public_url: str | None = None
     session_secret: str | None = field(default=None, repr=False)
     tailnet: TailnetSettings | None = None  # keep the tailnet policy in step (needs the Tailscale API key)
+    calendar: WorkCalendar = field(default_factory=lambda: WorkCalendar.parse({}))  # the undertaker's work hours
 
     @property
     def team_mode(self) -> bool:
@@ -111,7 +113,8 @@ def load_config(path: str | Path | None = None, *, listen: str | None = None,
     if oidc is not None and settings.admins:
         raise ValidationError("slipway_admins", "has no effect in team mode: admins come from the oidc role "
                               "mapping", allowed="server.oidc.roles.admin: [group, ...]", got=list(settings.admins))
-    return ServerConfig(settings=settings, host=host, port=port, oidc=oidc, roles=roles,
+    calendar = WorkCalendar.parse(load_undertaker_options(env=env, config_file=path).get("calendar") or {})
+    return ServerConfig(settings=settings, host=host, port=port, oidc=oidc, roles=roles, calendar=calendar,
                         prometheus_url=raw.get("prometheus_url") or env.get("SLIPWAY_PROMETHEUS_URL") or None,
                         log_level=str(raw.get("log_level", "info")), public_url=raw.get("public_url"),
                         session_secret=env.get("SLIPWAY_SESSION_SECRET") or raw.get("session_secret"),

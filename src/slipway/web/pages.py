@@ -87,6 +87,19 @@ def vessel_rows_html(vessels: list[dict[str, Any]], me: str | None) -> str:
     return "\n".join(out)
 
 
+def work_spans(config: ServerConfig, start: float, end: float) -> list[list[float]]:
+    """The undertaker calendar's work hours in [start, end), merged into [from, to] epoch spans (shaded)."""
+    spans: list[list[float]] = []
+    a, b = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+    for h in config.calendar.work_hours(a, b):
+        t = h.timestamp()
+        if spans and spans[-1][1] == t:
+            spans[-1][1] = t + 3600
+        else:
+            spans.append([t, t + 3600])
+    return spans
+
+
 def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: OidcValidator | None) -> None:
     env = Environment(loader=PackageLoader("slipway.web", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["when"] = _when
@@ -226,7 +239,8 @@ def mount(app: FastAPI, config: ServerConfig, svc: VesselService, validator: Oid
         series = [{"metric": s["metric"].get("__name__"), "uuid": s["metric"].get("UUID"),
                    "points": [[float(t), float(x)] for t, x in s["values"]]}
                   for s in (data.get("data") or {}).get("result", [])]
-        return JSONResponse({"query": expr, "start": params["start"], "end": t1, "step": step, "series": series})
+        return JSONResponse({"query": expr, "start": params["start"], "end": t1, "step": step, "series": series,
+                             "work_hours": work_spans(config, t1 - window, t1)})
 
     @app.get("/undertaker", include_in_schema=False, openapi_extra={"x-permission": UNDERTAKER_READ})
     def undertaker(request: Request, actor: PageUndertaker) -> HTMLResponse:
