@@ -18,6 +18,11 @@ from tests.harness.postgres import Postgres, fresh_database, start_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The network rule: no test may make a container engine reach for a registry outside this machine (a pull
+# of a missing image would ask Docker Hub). Every face's settings loader reads this; fixtures that build
+# Settings themselves pass pull=False.
+os.environ["SLIPWAY_PULL"] = "false"
+
 
 @pytest.fixture(scope="session")
 def server_root() -> Iterator[Path]:

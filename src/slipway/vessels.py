@@ -462,10 +462,26 @@ class VesselService:
             state = got["state"] if got else None
             if v.state == "running" and state in RUNNING:
                 continue
+            why_lost = ""
+            if v.state == "running" and state in ("exited", "created") and got is not None:
+                # the host or its daemon restarted and did not bring it back: start it again
+                if check:
+                    out.append(Repair(name, h.name, f"running in the ledger, container {state}",
+                                      "restart container", "vessels restart with their host"))
+                    continue
+                try:
+                    eng.start(str(got["id"]))
+                    out.append(Repair(name, h.name, f"running in the ledger, container {state}",
+                                      "restart container", "vessels restart with their host"))
+                    self.ledger.record(who, "reconcile", name, h.name, finding=f"container {state}",
+                                       done="container started again")
+                    continue
+                except SlipwayError as exc:
+                    why_lost = f", and it does not start ({str(exc).splitlines()[0]})"
             if v.state == "starting" and (v.lease_until is None or v.lease_until > now):
                 continue  # a launch in progress
             if v.state == "running":
-                finding, final = f"running in the ledger, container {state or 'gone'}", "lost"
+                finding, final = f"running in the ledger, container {state or 'gone'}{why_lost}", "lost"
             elif v.state == "starting":
                 finding, final = "starting, but its launcher stopped renewing its lease", "failed"
             else:

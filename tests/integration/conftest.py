@@ -116,7 +116,7 @@ def make_service(sqlite_url: str, home: Path) -> Iterator[Any]:
             ts = TailscaleSettings(api_key=tailscale.state.api_key, tailnet="example.com",
                                    tags=("tag:vessel",), api_url=tailscale.url, join_timeout=20)
         s = Settings(ledger_url=ledger_url or sqlite_url, ssh_home=str(home), data_dir=home / ".slipway",
-                     tailscale=ts, admins=admins, ready_timeout=30)
+                     tailscale=ts, admins=admins, ready_timeout=30, pull=False)
         svc = VesselService(s)
         svc.sync_fleet(fleet)
         made.append(svc)

@@ -278,3 +278,25 @@ def test_slipway_login_command(team: Api, tmp_path: Path) -> None:
     entry = json.loads(cache.read_text())[team.url]
     assert entry["bearer"] not in r.stdout + r.stderr
     assert Client(team.url, cache=TokenCache(cache)).whoami()["name"] == "alice"
+
+
+def test_token_rows_on_sqlite_and_postgresql(ledger_url: str) -> None:
+    """Migration 0005 and the token SQL on both databases: stored hashed, found, touched, revoked."""
+    from slipway.ledger import Ledger
+
+    led = Ledger(ledger_url)
+    try:
+        carol = Actor(name="carol", admin=True, subject="carol", via="oidc", roles=("admin",))
+        new = auth_tokens.create_token(led, name="cron", roles=["researcher", "viewer"], actor=carol, days=1)
+        assert led.token(new.record.id).secret_sha256 != new.secret  # type: ignore[union-attr]
+        who = auth_tokens.authenticate(led, new.secret)
+        assert (who.name, who.roles, who.admin) == ("cron", ("researcher", "viewer"), False)
+        assert led.token(new.record.id).last_used_at is not None  # type: ignore[union-attr]
+        assert [t.id for t in led.tokens()] == [new.record.id]
+        auth_tokens.revoke_token(led, new.record.id, actor=carol)
+        assert led.tokens() == [] and led.tokens(include_revoked=True)[0].revoked_by == "carol"
+        with pytest.raises(auth_tokens.Unauthenticated, match="revoked"):
+            auth_tokens.authenticate(led, new.secret)
+        assert not led.revoke_token(new.record.id, by="carol", at=utcnow())  # already revoked
+    finally:
+        led.close()

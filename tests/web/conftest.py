@@ -4,6 +4,7 @@ and headless Chromium."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from slipway.auth.roles import RoleMapping
 from slipway.config import Settings
 from slipway.ledger import Ledger, utcnow
 from slipway.request import build_request
@@ -21,12 +23,10 @@ from slipway.vessels import VesselService
 from tests.harness.asgi import Served
 from tests.harness.browser import browser
 from tests.harness.dockerd import Dockerd
-from tests.harness.oidc import CLIENT_SECRET, Provider
+from tests.harness.oidc import CLIENT_SECRET, ROLES, Provider
 from tests.harness.prometheus import Gpu, Prometheus, build_tsdb, start_prometheus, write_openmetrics
 from tests.integration.conftest import FAKE_GPUS, fleet_host
 from tests.server.conftest import seed_hosts, team_oidc
-
-pytest_plugins: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +76,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, web_provider: Provider, docke
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq7c0zYgFv8JxJ6t7xQ0c2zJ0n1y4r0q8T9v3kX3Yw seeded"
     for user, name, queue, gpus in (("bob", "bob-train", "a100", 2), ("alice", "alice-old", "rtx", 1)):
         svc.ledger.reserve(build_request(user=user, name=name, queue=queue, gpus=gpus, ssh_public_key=key), user)
-    oidc = team_oidc(web_provider)
-    import dataclasses
-
-    oidc = dataclasses.replace(oidc, client_secret=CLIENT_SECRET)
-    from slipway.auth.roles import RoleMapping
-    from tests.harness.oidc import ROLES
-
+    oidc = dataclasses.replace(team_oidc(web_provider), client_secret=CLIENT_SECRET)
     cfg = ServerConfig(settings=s, oidc=oidc, roles=RoleMapping.from_config(ROLES), prometheus_url=prometheus.url)
     served = Served(create_app(cfg, service=svc))
     shots = d / "screenshots"

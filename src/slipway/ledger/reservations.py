@@ -152,12 +152,17 @@ class ReservationsMixin(HostsMixin, VesselsMixin):
 
     def allocations(self) -> dict[str, list[tuple[str, str]]]:
         """For audits and tests: every held GPU uuid, (host,cpu) and (host,port) with its vessel."""
+        va = t.vessel_gpus
         with self.read() as conn:
             gpus = conn.execute(select(t.gpus.c.uuid, t.vessels.c.name).select_from(
-                t.vessel_gpus.join(t.gpus).join(t.vessels)).where(t.vessel_gpus.c.held.is_not(None))).all()
-            cpus = conn.execute(select(t.hosts.c.name, t.cpu_allocations.c.cpu, t.vessels.c.name).select_from(
-                t.cpu_allocations.join(t.hosts).join(t.vessels))).all()
-            ports = conn.execute(select(t.hosts.c.name, t.port_allocations.c.port, t.vessels.c.name)
-                                 .select_from(t.port_allocations.join(t.hosts).join(t.vessels))).all()
+                va.join(t.gpus, va.c.gpu_id == t.gpus.c.id).join(t.vessels, va.c.vessel_id == t.vessels.c.id))
+                .where(va.c.held.is_not(None))).all()
+            out = []
+            for table, col in ((t.cpu_allocations, t.cpu_allocations.c.cpu), (t.port_allocations,
+                                                                            t.port_allocations.c.port)):
+                out.append(conn.execute(select(t.hosts.c.name, col, t.vessels.c.name).select_from(
+                    table.join(t.hosts, table.c.host_id == t.hosts.c.id)
+                    .join(t.vessels, table.c.vessel_id == t.vessels.c.id))).all())
+        cpus, ports = out
         return {"gpus": [(g, v) for g, v in gpus], "cpus": [(f"{h}:{c}", v) for h, c, v in cpus],
                 "ports": [(f"{h}:{p}", v) for h, p, v in ports]}
