@@ -22,7 +22,15 @@ from slipway.variants.project import Project
 from slipway.variants.service import compute
 
 VESSEL_SUFFIX = "-vessel"
-LAYER_DOCKERFILE = Path(__file__).resolve().parents[3] / "images" / "vessel-layer" / "Dockerfile"
+def _layer_dockerfile() -> Path:
+    """The layer's recipe: inside an installed wheel (slipway/data/vessel-layer), else the checkout's."""
+    from importlib import resources
+
+    packaged = Path(str(resources.files("slipway").joinpath("data", "vessel-layer", "Dockerfile")))
+    return packaged if packaged.is_file() else Path(__file__).resolve().parents[3] / "images" / "vessel-layer" / "Dockerfile"
+
+
+LAYER_DOCKERFILE = _layer_dockerfile()
 _IMAGE_REF = re.compile(r"[^:/@]+")  # a bare name, no registry, path, tag or digest
 
 
