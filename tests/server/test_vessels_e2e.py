@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from slipway.auth.errors import Unauthenticated
-from slipway.errors import PermissionDenied
+from slipway.errors import PermissionDenied, ValidationError
 from slipway.server import client as sc
 from tests.harness.dockerd import Dockerd
 from tests.harness.oidc import CLIENT_SECRET, Provider
@@ -130,7 +130,10 @@ def test_not_logged_in_and_forged_owner(fleet_api: Api, tmp_path: Path, id_token
     cache = sc.TokenCache(tmp_path / "nobody" / "tokens.json")
     with pytest.raises(Unauthenticated, match="slipway login"):
         sc.Client(fleet_api.url, cache=cache).vessels()
-    # the owner is the token's user, whatever the body says
+    # the owner is the token's user: a body naming another is refused, with a clear error
     bob = sc.Client(fleet_api.url, token=id_tokens("bob"))
-    out: dict[str, Any] = bob.launch(name="x-1", user="alice", owner="alice", check=True)
+    with pytest.raises(ValidationError, match="has no effect through the server") as e:
+        bob.launch(name="x-1", user="alice", check=True)
+    assert e.value.field == "user" and e.value.got == "alice"
+    out: dict[str, Any] = bob.launch(name="x-1", check=True)
     assert out["vessel"]["owner"] == "bob"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from slipway.errors import NotFound
+from slipway.errors import NotFound, ValidationError
 from slipway.identity import Actor, may_manage, require_manage
 from slipway.ledger import Vessel, utcnow
 from slipway.network.sshconfig import SshConfig
@@ -36,7 +36,15 @@ def _who(fn: Callable[..., Any], actor: Actor) -> Any:
     return actor if _takes_actor(fn) else actor.name
 
 
+IDENTITY_FIELDS = ("user", "owner", "admin", "admins")
+
+
 def launch(svc: VesselService, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
+    for k in IDENTITY_FIELDS:
+        if k in body:
+            raise ValidationError(k, "has no effect through the server: the owner is the authenticated user "
+                                     f"({actor.name}) and admin rights come from the role mapping",
+                                  allowed="leave it out", got=body[k])
     req = build_request(user=actor.name, name=body.get("name"), gpus=body.get("gpus", 0), queue=body.get("queue"),
                         cpus=body.get("cpus"), memory=body.get("memory"), image=body.get("image"),
                         ssh_public_key=body.get("ssh_public_key", ""), shm_size=body.get("shm_size"),
