@@ -19,6 +19,7 @@ from slipway.errors import ValidationError
 from slipway.identity import Actor
 from slipway.ledger import utcnow
 from slipway.network.tailscale import TailscaleSettings
+from slipway.server.app import WEBHOOK_SIGNATURE, create_app
 from slipway.server.config import ServerConfig, load_config
 from tests.harness.oidc import Provider
 from tests.server.conftest import Api, make_api, seed_hosts, team_oidc
@@ -28,7 +29,11 @@ def route_permissions(app: Any) -> dict[tuple[str, str], str]:
     """(method, path) → the permission its dependency declares; fails on a route with none or two."""
     out: dict[tuple[str, str], str] = {}
     for route in app.routes:
-        assert isinstance(route, APIRoute), f"{route!r} is not an API route: it could escape the checks"
+        if not isinstance(route, APIRoute):  # only the mounted webhook, which checks the push's signature
+            assert getattr(route, "permission", None) == WEBHOOK_SIGNATURE, f"{route!r} declares no permission"
+            for m in route.methods or ():
+                out[(m, route.path)] = WEBHOOK_SIGNATURE
+            continue
         declared = [d.call.permission for d in route.dependant.dependencies  # type: ignore[union-attr]
                     if hasattr(d.call, "permission")]
         extra = (route.openapi_extra or {}).get("x-permission")
@@ -300,3 +305,32 @@ def test_token_rows_on_sqlite_and_postgresql(ledger_url: str) -> None:
         assert not led.revoke_token(new.record.id, by="carol", at=utcnow())  # already revoked
     finally:
         led.close()
+
+
+def test_commit_run_webhook_mounted(tmp_path: Path) -> None:
+    """The cloud-runs webhook on the same server: its routes declare their own check (the push's signature or
+    hook UUID, never an OIDC token) and refuse an unsigned push."""
+    from fastapi.testclient import TestClient
+
+    from slipway.runs.webhook import WebhookConfig
+    from slipway.runs.webhook import create_app as webhook_app
+    from slipway.vessels import VesselService
+
+    class Secrets:  # the AWS Secrets Manager boundary
+        def read(self, name: str) -> str:
+            return '["11111111-2222-3333-4444-555555555555"]'
+
+    hook = webhook_app(WebhookConfig(uuids_secret="uuids", github_secret="gh"), Secrets(), runner=None)  # type: ignore[arg-type]
+    s = Settings(ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}")
+    svc = VesselService(s)
+    try:
+        app = create_app(ServerConfig(settings=s), service=svc, webhook=hook)
+        perms = route_permissions(app)
+        assert perms[("POST", "/webhooks/github")] == perms[("POST", "/webhooks/bitbucket")] == WEBHOOK_SIGNATURE
+        c = TestClient(app)
+        assert c.post("/webhooks/github", content=b"{}").status_code == 401
+        r = c.post("/webhooks/bitbucket", content=b"{}", headers={"X-Hook-UUID": "{00000000-0000-0000-0000-000000000000}"})
+        assert r.status_code == 403
+    finally:
+        svc.close()
+        svc.ledger.close()

@@ -46,6 +46,7 @@ from slipway.vessels import VesselService
 
 log = logging.getLogger("slipway.server")
 API = "/api/v1"
+WEBHOOK_SIGNATURE = "webhook-signature"  # the permission the mounted commit-run webhook's routes declare
 STATUS = {ValidationError: 422, PlacementError: 409, PermissionDenied: 403, NotFound: 404, Unauthenticated: 401}
 
 
@@ -109,8 +110,9 @@ def error_body(exc: Exception) -> dict[str, Any]:
 
 
 def create_app(config: ServerConfig, *, service: VesselService | None = None,
-               validator: OidcValidator | None = None) -> FastAPI:
-    """The app for ``config``; ``service`` (tests) replaces the one built from the config."""
+               validator: OidcValidator | None = None, webhook: Any = None) -> FastAPI:
+    """The app for ``config``; ``service`` (tests) replaces the one built from the config; ``webhook`` (or
+    ``server.webhook: true``, configured from the environment as the Lambda is) is the commit-run webhook."""
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -266,6 +268,14 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     from slipway.web.pages import mount
 
     mount(app, config, svc, validator)
+    if webhook is None and config.webhook:
+        from slipway.runs.webhook import app_from_env
+
+        webhook = app_from_env()
+    if webhook is not None:  # its routes check the push's own signature / hook UUID, not an OIDC identity
+        for route in webhook.routes:
+            route.permission = WEBHOOK_SIGNATURE
+            app.router.routes.append(route)
     return app
 
 

@@ -35,7 +35,8 @@ from slipway.server.tailnet import TailnetSettings
 from slipway.undertaker.calendar import WorkCalendar
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
-SERVER_KEYS = ("listen", "oidc", "prometheus_url", "log_level", "public_url", "session_secret", "tailnet")
+SERVER_KEYS = ("listen", "oidc", "prometheus_url", "log_level", "public_url", "session_secret", "tailnet",
+               "webhook")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ServerConfig:
     public_url: str | None = None
     session_secret: str | None = field(default=None, repr=False)
     tailnet: TailnetSettings | None = None  # keep the tailnet policy in step (needs the Tailscale API key)
+    webhook: bool = False  # mount the commit-run webhook (configured from SLIPWAY_WEBHOOK_* as the Lambda is)
     calendar: WorkCalendar = field(default_factory=lambda: WorkCalendar.parse({}))  # the undertaker's work hours
 
     @property
@@ -115,6 +117,7 @@ def load_config(path: str | Path | None = None, *, listen: str | None = None,
                               "mapping", allowed="server.oidc.roles.admin: [group, ...]", got=list(settings.admins))
     calendar = WorkCalendar.parse(load_undertaker_options(env=env, config_file=path).get("calendar") or {})
     return ServerConfig(settings=settings, host=host, port=port, oidc=oidc, roles=roles, calendar=calendar,
+                        webhook=bool(raw.get("webhook", False)),
                         prometheus_url=raw.get("prometheus_url") or env.get("SLIPWAY_PROMETHEUS_URL") or None,
                         log_level=str(raw.get("log_level", "info")), public_url=raw.get("public_url"),
                         session_secret=env.get("SLIPWAY_SESSION_SECRET") or raw.get("session_secret"),
