@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -140,3 +141,30 @@ def test_secrets_never_reach_output_at_any_verbosity(play: Any, tailscale: Stand
     assert stop.returncode == 0 and api_key not in stop.stdout + stop.stderr
     assert tailscale.state.devices == {} and tailscale.state.keys == {}
     assert json.dumps(tailscale.state.calls).count("DELETE") == 2
+
+
+def test_stopping_a_vessel_that_does_not_exist_fails_clearly(play: Any) -> None:
+    out = play("stop_vessel.yml", "-e", "vessel=nope")
+    assert out.returncode != 0 and "no vessel named 'nope'" in out.stdout, out.stdout[-2000:]
+    cli = subprocess.run([str(Path(sys.executable).parent / "slipway"), "vessels", "stop", "nope"],
+                         env=play.env, capture_output=True, text=True, check=False)
+    assert cli.returncode == 5 and "error: no vessel named 'nope' (list them with `slipway vessels list`)" in cli.stderr
+
+
+def test_cli_check_lists_and_ended_vessels(play: Any) -> None:
+    slipway = str(Path(sys.executable).parent / "slipway")
+    env = play.env
+    launched = play("launch_vessel.yml", "-e", "memory=1")  # also records the local host in the ledger
+    assert launched.returncode == 0, launched.stdout[-2000:]
+    check = subprocess.run([slipway, "vessels", "launch", "--check", "--memory", "1"], env=env, capture_output=True,
+                           text=True, check=False)
+    me = os.environ.get("SLIPWAY_USER") or getpass.getuser()
+    # the name the launch would get: <user>-<lowest free n> (the playbook's launch took <user>-1)
+    assert check.returncode == 0 and f"would launch {me}-2 on localhost" in check.stdout, check.stdout + check.stderr
+    name = Ledger(play.ledger_url).vessels()[0].name
+    listed = subprocess.run([slipway, "vessels", "list"], env=env, capture_output=True, text=True, check=True)
+    assert "CPUS" in listed.stdout and "CPUSET" in listed.stdout and name in listed.stdout
+    subprocess.run([slipway, "vessels", "stop", name, "--reason", "done for today"], env=env, check=True,
+                   capture_output=True)
+    ended = subprocess.run([slipway, "vessels", "list", "--all"], env=env, capture_output=True, text=True, check=True)
+    assert "ENDED" in ended.stdout and "done for today" in ended.stdout and "stopped" in ended.stdout
