@@ -8,4 +8,5 @@
 from slipway.cloud.settings import Settings
 from slipway.cloud.stack import build_stack, export
 
-export(build_stack(Settings.from_pulumi()))
+settings = Settings.from_pulumi()
+export(build_stack(settings, webhook=settings.webhook))

@@ -38,3 +38,23 @@ def test_worker_policy_is_scoped_to_its_cluster() -> None:
     assert policies.violations(doc) == []
     sids = {st["Sid"]: st for st in doc["Statement"]}
     assert sids["WatchTasks"]["Resource"] == "arn:aws:ecs:eu-west-1:1:task/slipway-dev/*"
+
+
+def test_dvc_remote_access_is_its_prefix_only() -> None:
+    st = policies.s3_prefix_read_write("acme-dvc", "/team/store/", sid="Dvc")
+    assert policies.violations(policies.document(*st)) == []
+    listing, objects = st
+    assert (listing["Sid"], listing["Resource"]) == ("DvcList", "arn:aws:s3:::acme-dvc")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["team/store", "team/store/*"]}}
+    assert objects["Resource"] == "arn:aws:s3:::acme-dvc/team/store/*"
+    assert not any(a.startswith("s3:Delete") or a.startswith("s3:PutBucket") for a in objects["Action"])
+    whole = policies.s3_prefix_read_write("acme-dvc")
+    assert "Condition" not in whole[0] and whole[1]["Resource"] == "arn:aws:s3:::acme-dvc/*"
+
+
+def test_list_jobs_is_granted_on_star_only() -> None:
+    """IAM lists no resource type for batch:ListJobs; SubmitJob has them and stays flagged on '*'."""
+    doc = policies.document(policies.allow(["batch:DescribeJobs", "batch:ListJobs"], "*", sid="FindRuns"))
+    assert policies.violations(doc) == []
+    assert policies.violations(policies.document(policies.allow(["batch:SubmitJob"], "*", sid="S"))) == [
+        "S: batch:SubmitJob on resource '*'"]

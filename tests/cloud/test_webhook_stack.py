@@ -44,16 +44,20 @@ class WebhookMocks(Mocks):
         return rid, state
 
 
-@pytest.fixture
-def engine() -> Engine:
+def start_webhook_engine(stack: str, config: dict[str, Any], secret_keys: list[str] | None = None) -> Engine:
+    """``start_engine`` with the API's endpoint and the function's invoke ARN computed as AWS does."""
     asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = WebhookMocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="slipway", stack="dev", preview=False, monitor=monitor)
-    config = {**DEV, "slipway:webhookUuids": UUIDS}
+    pulumi.runtime.set_mocks(mocks, project="slipway", stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
-                                  ["slipway:webhookUuids"])
-    return Engine(mocks, monitor, config)
+                                  secret_keys or [])
+    return Engine(mocks, monitor, dict(config))
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return start_webhook_engine("dev", {**DEV, "slipway:webhookUuids": UUIDS}, ["slipway:webhookUuids"])
 
 
 def settled(stack: Stack) -> pulumi.Output[Any]:
@@ -89,8 +93,9 @@ def test_webhook_function_role_and_routes(engine: Engine) -> Any:
         role = engine.one("aws:iam/role:Role", "webhook-role").inputs
         assert json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
         doc = json.loads(engine.one("aws:iam/rolePolicy:RolePolicy", "webhook-policy").inputs["policy"])
-        # ListJobs (the idempotency look-up) has no resource-level permission in IAM: the one '*' grant
-        assert policies.violations(doc) == ["FindRuns: batch:ListJobs on resource '*'"]
+        # ListJobs (the idempotency look-up) has no resource-level permission in IAM: policies.STAR_ONLY_ACTIONS
+        assert policies.violations(doc) == []
+        assert "batch:ListJobs" in policies.STAR_ONLY_ACTIONS
         st = {s["Sid"]: s for s in doc["Statement"]}
         assert st["ReadSecrets"]["Action"] == ["secretsmanager:GetSecretValue"]
         assert sorted(r.rsplit(":", 1)[-1] for r in st["ReadSecrets"]["Resource"]) == [
@@ -124,6 +129,28 @@ def test_webhook_function_role_and_routes(engine: Engine) -> Any:
                 assert r.name.startswith("webhook-") and r.parent_types[-1] == "slipway:aws:RunsWebhook", r.name
 
     return pulumi.Output.all(settled(stack), *stack.outputs.values()).apply(check)
+
+
+def test_github_secret_from_config_is_a_secret_version() -> None:
+    """`pulumi config set --secret githubWebhookSecret ...`: the value lands in the github-webhook-secret,
+    wrapped as a secret, and nowhere else in clear text."""
+    from tests.cloud.test_stack import _strip_secrets
+
+    engine = start_webhook_engine("dev", {**DEV, "slipway:githubWebhookSecret": "plaintext-hmac-41c2"},
+                                  ["slipway:githubWebhookSecret"])
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        s = Settings.from_pulumi()
+        stack = build_stack(s, webhook=s.webhook, webhook_code=pulumi.AssetArchive({}))
+        return settled(stack)
+
+    program()
+    version = engine.one("aws:secretsmanager/secretVersion:SecretVersion", "webhook-github-secret-value")
+    assert version.secret_inputs == ["secretString"]
+    assert version.inputs["secretId"] == "webhook-github-secret-id"
+    for r in engine.registered:
+        assert "plaintext-hmac-41c2" not in json.dumps(_strip_secrets(r.raw)), f"{r.type} {r.name}"
 
 
 @pulumi.runtime.test

@@ -1,4 +1,9 @@
-"""``BatchCompute``: AWS Batch for commit-triggered DVC runs (the seed's per-project CloudFormation)."""
+"""``BatchCompute``: AWS Batch for commit-triggered DVC runs (the seed's per-project CloudFormation).
+
+The job definitions run the runs image (``images/runs``: git, ``dvc[s3]``, ``slipway runs job``) from
+each project's ECR repository, tag ``runs_image_tag``. The job role may read and write the DVC
+remote's prefix and read the secrets the runner is pointed at (``SLIPWAY_*_SECRET``), nothing else.
+"""
 
 from __future__ import annotations
 
@@ -12,26 +17,38 @@ import pulumi_aws.batch as batch
 import pulumi_aws.cloudwatch as cloudwatch
 import pulumi_aws.ec2 as ec2
 import pulumi_aws.iam as iam
+import pulumi_aws.secretsmanager as secretsmanager
 
 from slipway.cloud import policies
 from slipway.cloud.ecs import ECS_INSTANCE_POLICY
 from slipway.cloud.settings import Project
 
+#: the job definitions' default command: the runner (a submission overrides it with its mode and args)
+RUNNER_COMMAND = ("slipway", "runs", "job", "--mode", "repro")
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix")``."""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    return bucket, prefix.strip("/")
+
 
 def container_properties(project: Project, image: str, job_role_arn: str, execution_role_arn: str,
-                         log_group: str, region: str) -> str:
-    """Batch container properties with the project's default vCPU/memory/GPU resource requirements."""
+                         log_group: str, region: str, environment: Mapping[str, str] | None = None) -> str:
+    """Batch container properties with the project's default vCPU/memory/GPU resource requirements;
+    ``environment``: the runner's variables (secret *names*, never values)."""
     requirements = [{"type": "VCPU", "value": str(project.vcpus)},
                     {"type": "MEMORY", "value": str(project.memory)}]
     if project.gpus:
         requirements.append({"type": "GPU", "value": str(project.gpus)})
+    env = {"SLIPWAY_PROJECT": project.name, "AWS_REGION": region, **(environment or {})}
     return json.dumps({
         "image": image,
-        "command": ["dvc", "repro"],
+        "command": list(RUNNER_COMMAND),
         "resourceRequirements": requirements,
         "jobRoleArn": job_role_arn,
         "executionRoleArn": execution_role_arn,
-        "environment": [{"name": "SLIPWAY_PROJECT", "value": project.name}],
+        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": project.name}},
     }, sort_keys=True)
@@ -55,6 +72,15 @@ class BatchComputeArgs:
     cpu_queue_priority: int = 50
     log_retention_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: tag of the runs image in each project's repository (``images/runs/build.sh <url>:<tag>``)
+    runs_image_tag: str = "runs-latest"
+    #: the DVC remote (``s3://bucket/prefix``) run jobs pull from and push to; "" = no S3 access
+    dvc_remote_url: str = ""
+    #: runner variable (``SLIPWAY_SLACK_WEBHOOK_SECRET``, ...) -> ARN of a secret that has a value
+    job_secret_arns: Mapping[str, Any] = field(default_factory=dict)
+    #: the machine credential (a secret Output); set: ``<secret_prefix>/runs-git-token`` holds it
+    git_token: Any = None
+    secret_prefix: str = ""
 
 
 class BatchCompute(pulumi.ComponentResource):
@@ -91,6 +117,25 @@ class BatchCompute(pulumi.ComponentResource):
         self.job_role = iam.Role(f"{name}-job", name=f"{args.prefix}-batch-job",
                                  assume_role_policy=pulumi.Output.json_dumps(
                                      policies.assume_role("ecs-tasks.amazonaws.com")), tags=tags, opts=child)
+        job_env: dict[str, Any] = dict(args.job_secret_arns)
+        if args.git_token is not None:
+            self.git_token_secret = secretsmanager.Secret(
+                f"{name}-git-token", name=f"{args.secret_prefix or args.prefix}/runs-git-token",
+                description="Machine credential run jobs clone and push with (slipway runs job)",
+                recovery_window_in_days=7, tags=tags, opts=child)
+            token: pulumi.Output[str] = pulumi.Output.secret(args.git_token)  # type: ignore[arg-type]
+            self.git_token_version = secretsmanager.SecretVersion(
+                f"{name}-git-token-value", secret_id=self.git_token_secret.id, secret_string=token,
+                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_string"]))
+            job_env["SLIPWAY_GIT_TOKEN_SECRET"] = self.git_token_secret.arn
+        job_statements: list[policies.Statement] = []
+        if args.dvc_remote_url:
+            job_statements += policies.s3_prefix_read_write(*s3_location(args.dvc_remote_url), sid="DvcRemote")
+        if job_env:
+            job_statements.append(policies.secrets_read([job_env[k] for k in sorted(job_env)]))
+        if job_statements:
+            self.job_policy = iam.RolePolicy(f"{name}-job-policy", role=self.job_role.id, opts=child,
+                                             policy=pulumi.Output.json_dumps(policies.document(*job_statements)))
 
         def environment(suffix: str, kind: str, types: Sequence[str], max_vcpus: int, gpu: bool,
                         strategy: str) -> batch.ComputeEnvironment:
@@ -128,12 +173,12 @@ class BatchCompute(pulumi.ComponentResource):
 
         self.job_definitions: dict[str, batch.JobDefinition] = {}
         for project in args.projects:
-            image = pulumi.Output.concat(args.repository_urls[project.name], f":{project.variant}-latest")
+            image = pulumi.Output.concat(args.repository_urls[project.name], f":{args.runs_image_tag}")
             def render(v: list[Any], p: Project = project) -> str:
-                return container_properties(p, v[0], v[1], v[2], v[3], args.region)
+                return container_properties(p, v[0], v[1], v[2], v[3], args.region, v[4])
 
             props = pulumi.Output.all(image, self.job_role.arn, self.execution_role.arn,
-                                      self.log_group.name).apply(render)
+                                      self.log_group.name, pulumi.Output.from_input(job_env)).apply(render)
             self.job_definitions[project.name] = batch.JobDefinition(
                 f"{name}-{project.name}", name=f"{args.prefix}-ml-{project.name}", type="container",
                 platform_capabilities=["EC2"], container_properties=props, propagate_tags=True,

@@ -19,6 +19,8 @@ STAR_ONLY_ACTIONS = frozenset({
     "ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition",
     "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups",
     "batch:DescribeJobs", "batch:DescribeJobQueues", "batch:DescribeJobDefinitions",
+    # the runs webhook's idempotency look-up (slipway.cloud.webhook): IAM lists no resource type for it
+    "batch:ListJobs",
 })
 
 
@@ -94,6 +96,16 @@ def ecr_pull(repository_arns: Iterable[Any]) -> list[Statement]:
 def logs_write(log_group_arn: Any, log_streams_arn: Any) -> Statement:
     """Write to one log group (its ARN and ``<arn>:*`` for its streams)."""
     return allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn, log_streams_arn], sid="Logs")
+
+
+def s3_prefix_read_write(bucket: str, prefix: str = "", sid: str = "S3") -> list[Statement]:
+    """Read and write the objects under ``s3://bucket/prefix/`` (the whole bucket when ``prefix`` is empty),
+    and list only that part of the bucket. No delete, no bucket settings."""
+    prefix = prefix.strip("/")
+    objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
+    listing = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}} if prefix else None
+    return [allow(["s3:ListBucket"], f"arn:aws:s3:::{bucket}", sid=f"{sid}List", condition=listing),
+            allow(["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], objects, sid=f"{sid}Objects")]
 
 
 def secrets_read(secret_arns: Iterable[Any]) -> Statement:

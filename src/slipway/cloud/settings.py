@@ -40,6 +40,8 @@ _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*(\.[a-z0-9]+)?$")
+_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>[^\s*?]*?))?/*$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,17 @@ KEYS: tuple[Key, ...] = (
     Key("webhookUuids", "array", None, "Authorised Bitbucket/GitHub webhook UUIDs (JSON list), stored "
         "in Secrets Manager.", secret=True),
     Key("tags", "object", {}, "Extra tags on every resource."),
+    # commit-triggered runs (slipway.runs; docs/runs.md)
+    Key("webhook", "boolean", True, "Deploy the push webhook of commit-triggered runs (Lambda + HTTP API; "
+        "output webhookUrl)."),
+    Key("githubWebhookSecret", "string", None, "HMAC secret of the GitHub push webhooks, stored in Secrets "
+        "Manager (slipway/<environment>/github-webhook-secret).", secret=True),
+    Key("runsGitToken", "string", None, "Machine credential (token) run jobs clone and push with, stored in "
+        "Secrets Manager (slipway/<environment>/runs-git-token).", secret=True),
+    Key("dvcRemoteUrl", "string", None, "DVC remote of the projects (s3://bucket/prefix): Batch run jobs may "
+        "read and write under it. Default: no S3 access."),
+    Key("runsImageTag", "string", "runs-latest", "Tag of the runs image (images/runs) in each project's ECR "
+        "repository: what the Batch job definitions run."),
 )
 
 KEY_NAMES = {k.full for k in KEYS}
@@ -136,6 +149,9 @@ class Settings:
     log_retention_days: int = 30
     prefect_api_url: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    webhook: bool = True
+    dvc_remote_url: str | None = None
+    runs_image_tag: str = "runs-latest"
     # Secret values: plain str only in tests; from Pulumi they are secret Outputs (never printed).
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -238,6 +254,14 @@ class Settings:
         if not re.fullmatch(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", prefix) or len(prefix) > 150:
             raise ValidationError(f"{NAMESPACE}:registryPrefix", "is not an ECR repository path", got=prefix,
                                   allowed="lower-case letters and digits separated by '/', '-', '_' or '.'")
+        dvc_remote = v.string("dvcRemoteUrl") or None  # "" (Pulumi.yaml's default) is unset
+        if dvc_remote is not None and not _S3_URL.match(dvc_remote):
+            raise ValidationError(f"{NAMESPACE}:dvcRemoteUrl", "must be an S3 URL", got=dvc_remote,
+                                  allowed="s3://<bucket>[/<prefix>], e.g. s3://acme-dvc/store")
+        runs_tag = v.string("runsImageTag") or ""
+        if not _IMAGE_TAG.match(runs_tag):
+            raise ValidationError(f"{NAMESPACE}:runsImageTag", "is not an image tag", got=runs_tag,
+                                  allowed="1-128 letters, digits, '_', '.', '-', e.g. runs-latest")
         return cls(
             environment=env, region=region, vpc_id=vpc_id, subnet_ids=tuple(subnets), projects=projects,
             variants=tuple(variants), registry_prefix=prefix,
@@ -252,6 +276,7 @@ class Settings:
             gpu_queue_priority=v.integer("gpuQueuePriority", minimum=0, maximum=1000),
             cpu_queue_priority=v.integer("cpuQueuePriority", minimum=0, maximum=1000),
             log_retention_days=retention, prefect_api_url=prefect_url, tags=dict(tags),
+            webhook=v.boolean("webhook"), dvc_remote_url=dvc_remote, runs_image_tag=runs_tag,
             secrets=dict(secrets or {}),
         )
 
@@ -358,6 +383,15 @@ class _Reader:
         if not isinstance(val, list) or not all(isinstance(x, str) for x in val):
             raise ValidationError(f"{NAMESPACE}:{name}", "must be a list of strings", got=val)
         return list(val)
+
+    def boolean(self, name: str) -> bool:
+        full = f"{NAMESPACE}:{name}"
+        val = self.raw(name)
+        if isinstance(val, str) and val.strip().lower() in ("true", "false"):
+            val = val.strip().lower() == "true"
+        if not isinstance(val, bool):
+            raise ValidationError(full, "must be true or false", got=val, allowed=["true", "false"])
+        return val
 
     def integer(self, name: str, *, minimum: int, maximum: int | None = None) -> int:
         full = f"{NAMESPACE}:{name}"

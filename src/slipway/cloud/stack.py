@@ -58,7 +58,11 @@ def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
         cpu_instance_types=s.cpu_instance_types, gpu_instance_types=s.gpu_instance_types,
         cpu_max_vcpus=s.batch_cpu_max_vcpus, gpu_max_vcpus=s.batch_gpu_max_vcpus,
         gpu_queue_priority=s.gpu_queue_priority, cpu_queue_priority=s.cpu_queue_priority,
-        log_retention_days=s.log_retention_days, tags=tags))
+        log_retention_days=s.log_retention_days, tags=tags, runs_image_tag=s.runs_image_tag,
+        dvc_remote_url=s.dvc_remote_url or "", git_token=s.secrets.get("runsGitToken"),
+        secret_prefix=f"slipway/{s.environment}",
+        job_secret_arns={"SLIPWAY_SLACK_WEBHOOK_SECRET": secrets.arns["slackWebhookUrl"]}
+        if s.secrets.get("slackWebhookUrl") is not None else {}))
     outputs: dict[str, Any] = {
         "environment": s.environment,
         "region": s.region,
