@@ -76,6 +76,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, web_provider: Provider, docke
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq7c0zYgFv8JxJ6t7xQ0c2zJ0n1y4r0q8T9v3kX3Yw seeded"
     for user, name, queue, gpus in (("bob", "bob-train", "a100", 2), ("alice", "alice-old", "rtx", 1)):
         svc.ledger.reserve(build_request(user=user, name=name, queue=queue, gpus=gpus, ssh_public_key=key), user)
+    svc.ledger.update_vessel("alice-old", "alice", None, state="running")  # judged by the undertaker's rule
     oidc = dataclasses.replace(team_oidc(web_provider), client_secret=CLIENT_SECRET)
     cfg = ServerConfig(settings=s, oidc=oidc, roles=RoleMapping.from_config(ROLES), prometheus_url=prometheus.url)
     served = Served(create_app(cfg, service=svc))

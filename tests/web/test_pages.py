@@ -47,6 +47,18 @@ def test_fleet_and_vessels_of_a_seeded_ledger(login: Callable[[str], Any], site:
     rows = [r.get_attribute("data-vessel") for r in page.query_selector_all("#vessels tbody tr")]
     assert rows[0] == "alice-old" and "bob-train" in rows  # the user's own vessels first
     assert page.get_attribute("#vessels tbody tr:first-child", "class") == "mine"
+    # the undertaker's view of each vessel (a check-mode plan, refreshed in the background)
+    for _ in range(60):
+        cell = page.query_selector("tr[data-vessel='alice-old'] td.undertaker span")
+        if cell is not None:
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    assert cell is not None, "the undertaker's column never filled"
+    assert cell.text_content() == "keep" and "less than a full hour" in (cell.get_attribute("title") or "")
+    assert page.text_content("tr[data-vessel='alice-old'] td.idle") == "0"
+    assert "only running vessels" in (page.get_attribute("tr[data-vessel='bob-train'] td.undertaker span", "title")
+                                      or "")
     shot(page, site, "vessels")
     # the viewer's time zone: the page says which, and renders times in it
     assert page.text_content("#tz") == "Europe/Berlin"

@@ -126,7 +126,8 @@ def create_app(config: ServerConfig, *, service: VesselService | None = None,
     svc = service or VesselService(config.settings, ledger=Ledger(config.settings.ledger_url))
     if validator is None and config.oidc is not None:
         validator = OidcValidator(config.oidc)
-    reads = ops.Reads()
+    judge = ops.undertaker_judge(config.prometheus_url, config.undertaker) if config.prometheus_url else None
+    reads = ops.Reads(judge=judge)
     app.state.reads = reads
     sync: PolicySync | None = None
     if config.tailnet is not None and config.settings.tailscale is not None:

@@ -53,6 +53,7 @@ class ServerConfig:
     tailnet: TailnetSettings | None = None  # keep the tailnet policy in step (needs the Tailscale API key)
     webhook: bool = False  # mount the commit-run webhook (configured from SLIPWAY_WEBHOOK_* as the Lambda is)
     calendar: WorkCalendar = field(default_factory=lambda: WorkCalendar.parse({}))  # the undertaker's work hours
+    undertaker: Mapping[str, Any] = field(default_factory=dict)  # its options (undertaker_* keys), for the lists
 
     @property
     def team_mode(self) -> bool:
@@ -115,9 +116,10 @@ def load_config(path: str | Path | None = None, *, listen: str | None = None,
     if oidc is not None and settings.admins:
         raise ValidationError("slipway_admins", "has no effect in team mode: admins come from the oidc role "
                               "mapping", allowed="server.oidc.roles.admin: [group, ...]", got=list(settings.admins))
-    calendar = WorkCalendar.parse(load_undertaker_options(env=env, config_file=path).get("calendar") or {})
+    undertaker = load_undertaker_options(env=env, config_file=path)
+    calendar = WorkCalendar.parse(undertaker.get("calendar") or {})
     return ServerConfig(settings=settings, host=host, port=port, oidc=oidc, roles=roles, calendar=calendar,
-                        webhook=bool(raw.get("webhook", False)),
+                        webhook=bool(raw.get("webhook", False)), undertaker=undertaker,
                         prometheus_url=raw.get("prometheus_url") or env.get("SLIPWAY_PROMETHEUS_URL") or None,
                         log_level=str(raw.get("log_level", "info")), public_url=raw.get("public_url"),
                         session_secret=env.get("SLIPWAY_SESSION_SECRET") or raw.get("session_secret"),

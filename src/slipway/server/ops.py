@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from slipway.errors import NotFound, ValidationError
+from slipway.errors import NotFound, SlipwayError, ValidationError
 from slipway.identity import Actor, may_manage, require_manage
 from slipway.ledger import Vessel, utcnow
 from slipway.network.sshconfig import SshConfig
+from slipway.notify import NotifyError
 from slipway.request import build_request
 from slipway.undertaker.service import set_keep
 from slipway.vessels import VesselService
 
+log = logging.getLogger("slipway.server")
 DETAIL_KEYS = ("ssh", "ssh_config", "ssh_entry", "jupyter_url", "jupyter_token_file", "events", "container_state")
 
 
@@ -99,17 +102,55 @@ class Snapshot:
     hosts: list[dict[str, Any]]
 
 
+Judge = Callable[[VesselService], dict[str, dict[str, Any]]]
+
+
+def undertaker_judge(prometheus_url: str, options: Mapping[str, Any]) -> Judge:
+    """What the undertaker would do now with each vessel (a check-mode plan: one Prometheus query, nothing
+    written, nobody told): its idle work hours, the action, when it would bury it."""
+    from slipway.metrics import Prometheus
+    from slipway.undertaker.config import UndertakerConfig
+    from slipway.undertaker.service import Undertaker
+
+    cfg = UndertakerConfig.parse({**options, "prometheus_url": prometheus_url})
+
+    class _Silent:
+        channel = "none"
+
+        def send(self, text: str) -> None:
+            raise NotifyError("a check-mode plan sends nothing")
+
+    def judge(svc: VesselService) -> dict[str, dict[str, Any]]:
+        metrics = Prometheus(prometheus_url)
+        try:
+            res = Undertaker(cfg, svc, metrics, _Silent()).plan(utcnow(), store=False)
+        except SlipwayError as exc:
+            log.warning("the undertaker's view is unavailable: %s", exc)
+            return {}
+        finally:
+            metrics.close()
+        return {d.vessel: {"idle_work_h": d.idle_hours, "undertaker": d.action, "reason": d.reason,
+                           "bury_at": d.bury_at.isoformat() if d.bury_at else None,
+                           "idle_since": d.idle_since.isoformat() if d.idle_since else None}
+                for d in res.decisions}
+    return judge
+
+
 class Reads:
     """The fleet snapshot, shared by concurrent readers and re-read in the background every ``ttl`` seconds;
     every change made through this server drops it (so a launch is listed at once; changes made elsewhere,
     by the undertaker or the CLI, show within ``ttl`` plus one read)."""
 
-    def __init__(self, ttl: float = 1.0) -> None:
+    def __init__(self, ttl: float = 1.0, judge: Judge | None = None, judge_ttl: float = 300.0) -> None:
         self.ttl = ttl
+        self.judge = judge
+        self.judge_ttl = judge_ttl
+        self._judged: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
         self._gen = 0
         self._refreshing = False
+        self._judging = False
 
     def get(self, svc: VesselService) -> Snapshot:
         """The snapshot; an expired one is still served while one background thread reads the next."""
@@ -147,6 +188,28 @@ class Reads:
             self._gen += 1
 
 
+    def judged(self, svc: VesselService) -> dict[str, dict[str, Any]]:
+        """The undertaker's view, refreshed in the background every ``judge_ttl`` seconds (never waited on)."""
+        if self.judge is None:
+            return {}
+        at, view = self._judged
+        with self._lock:
+            due = time.monotonic() - at >= self.judge_ttl and not self._judging
+            if due:
+                self._judging = True
+        if due:
+            threading.Thread(target=self._judge, args=(svc,), daemon=True).start()
+        return view
+
+    def _judge(self, svc: VesselService) -> None:
+        try:
+            assert self.judge is not None
+            self._judged = (time.monotonic(), self.judge(svc))
+        finally:
+            with self._lock:
+                self._judging = False
+
+
 def _snapshot(svc: VesselService) -> Snapshot:
     t = time.monotonic()
     vs = svc.ledger.vessels()
@@ -163,7 +226,8 @@ def vessels(svc: VesselService, actor: Actor, *, show_all: bool = False, owner: 
         rows = [d for d in reads.get(svc).vessels
                 if (not owner or d["owner"] == owner) and (not host or d["host"] == host)]
     now = utcnow()
-    out = [{**d, "age": _age(now, d["created_at"])} for d in rows]
+    judged = reads.judged(svc) if reads is not None else {}
+    out = [{**d, "age": _age(now, d["created_at"]), **judged.get(d["name"], {})} for d in rows]
     out.sort(key=lambda d: d["owner"] != actor.name)
     return out
 
