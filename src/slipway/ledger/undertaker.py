@@ -12,7 +12,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.exc import DBAPIError
@@ -35,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from slipway.errors import LedgerError
 from slipway.identity import Actor
 from slipway.ledger import schema as t
-from slipway.ledger.db import Db, aware, safe_url
+from slipway.ledger.db import Db, safe_url
 from slipway.ledger.schema import UtcDateTime, metadata
 from slipway.ledger.vessels import ACTIVE_STATES
 
@@ -127,6 +129,21 @@ class OutboxEntry:
     error: str | None
 
 
+@lru_cache(maxsize=65536)
+def _parse_utc(text: str) -> datetime:
+    dt = datetime.fromisoformat(text)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _utc(value: Any) -> datetime | None:
+    """A timestamp column's raw value (SQLite text, PostgreSQL datetime) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return _parse_utc(str(value))
+
+
 def is_locked(exc: BaseException) -> bool:
     """Whether ``exc`` (from any ledger call) means another writer holds the lock."""
     seen: BaseException | None = exc
@@ -169,20 +186,30 @@ class UndertakerMixin(Db):
 
     # ---------------------------------------------------------------- facts
     def active_vessel_facts(self) -> list[ActiveVessel]:
-        """The active vessels with just the columns the idle rule needs (two queries, no per-row objects)."""
+        """The active vessels with just the columns the idle rule needs (two queries, no per-row objects).
+
+        Timestamps are read as the database gives them and parsed once here (``fromisoformat`` on SQLite's
+        text), which is several times faster for a large fleet than the generic column types."""
         v, h = t.vessels, t.hosts
-        q = (select(v.c.id, v.c.name, v.c.owner, h.c.name, v.c.state, v.c.created_at, v.c.keep_until,
-                    v.c.updated_at)
+        raw = [type_coerce(c, String) for c in (v.c.created_at, v.c.keep_until, v.c.updated_at)]
+        q = (select(v.c.id, v.c.name, v.c.owner, h.c.name, v.c.state, *raw)
              .join(h, v.c.host_id == h.c.id).where(v.c.state.in_(ACTIVE_STATES)).order_by(v.c.created_at, v.c.id))
         gq = (select(t.vessel_gpus.c.vessel_id, t.gpus.c.uuid).select_from(t.vessel_gpus.join(t.gpus))
               .where(t.vessel_gpus.c.held.is_not(None)).order_by(t.gpus.c.idx))
         with self.read() as conn:
             gpus: dict[int, list[str]] = {}
             for vid, uuid in conn.execute(gq):
-                gpus.setdefault(vid, []).append(uuid)
-            return [ActiveVessel(vid, name, owner, host, state, tuple(gpus.get(vid, ())), aware(created) or created,
-                                 aware(keep), aware(updated))
-                    for vid, name, owner, host, state, created, keep, updated in conn.execute(q)]
+                got = gpus.get(vid)
+                if got is None:
+                    gpus[vid] = [uuid]
+                else:
+                    got.append(uuid)
+            out = []
+            for vid, name, owner, host, state, created, keep, updated in conn.execute(q):
+                out.append(ActiveVessel(vid, name, owner, host, state, tuple(gpus.get(vid, ())),
+                                        _utc(created) or datetime.min.replace(tzinfo=UTC), _utc(keep),
+                                        _utc(updated)))
+            return out
 
     def open_warnings(self) -> dict[int, IdleWarning]:
         """Per vessel id, its newest delivered idle warning whose streak has not been seen to end."""
@@ -369,10 +396,15 @@ class UndertakerMixin(Db):
         return [(int(end), str(averages)) for end, averages in rows]
 
     def store_hours(self, expr: str, begin: datetime, first: datetime, start: datetime, until: datetime,
-                    rows: dict[int, dict[str, float]], *, timeout_s: float = 60.0) -> None:
-        """Replace the cached hours from ``start`` on with ``rows``; drop those before ``first``."""
-        h, c = t.undertaker_hours, t.undertaker_cache
+                    rows: Mapping[int, Any], *, index_key: str | None = None, index: Sequence[str] = (),
+                    timeout_s: float = 60.0) -> None:
+        """Replace the cached hours from ``start`` on with ``rows`` (JSON values: a map or a list in the
+        order of ``index``, saved under ``index_key`` in the same transaction); drop those before ``first``."""
+        h, c, s = t.undertaker_hours, t.undertaker_cache, undertaker_state
         with self.quick_write(timeout_s) as conn:
+            if index_key is not None:
+                conn.execute(delete(s).where(s.c.key == index_key))
+                conn.execute(insert(s).values(key=index_key, value=json.dumps(list(index), separators=(",", ":"))))
             conn.execute(delete(h).where((h.c.bucket_end < int(first.timestamp()))
                                          | (h.c.bucket_end >= int(start.timestamp()))))
             if rows:

@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from math import ceil
@@ -34,7 +34,7 @@ from slipway.notify import Notifier, NotifyError
 from slipway.table import render
 from slipway.undertaker.calendar import HOUR
 from slipway.undertaker.config import UndertakerConfig
-from slipway.undertaker.decide import Decision, VesselFacts, decide, lookback_hours
+from slipway.undertaker.decide import Decision, Samples, VesselFacts, decide, lookback_hours
 
 ACTOR = system_actor("undertaker")
 COLUMNS = ("vessel", "owner", "host", "gpus", "action", "idle_work_h", "idle_since", "reason")
@@ -176,7 +176,7 @@ class Undertaker:
         """What a cached hour means: the query and the coverage an hour needs to count."""
         c = self.cfg
         return (f"max by ({c.uuid_label}) (avg_over_time({c.metric}[1h])); coverage >= "
-                f"{c.min_coverage_percent:g}% of {c.sample_interval_seconds:g} s samples")
+                f"{c.min_coverage_percent:g}% of {c.sample_interval_seconds:g} s samples; rows by GPU index")
 
     def query(self, now: datetime, last: datetime) -> str:
         """The one query: per GPU and hour the average and the sample count, and (at the last step only)
@@ -191,15 +191,17 @@ class Undertaker:
         return f"{avg} or {cnt} or {seen}"
 
     def fetch(self, buckets: Sequence[tuple[datetime, bool]], uuids: set[str], now: datetime | None = None, *,
-              store: bool = False) -> tuple[dict[str, dict[int, float]], set[str]]:
+              store: bool = False) -> tuple[Samples, set[str]]:
         """Hourly averages for every GPU of the fleet, and the GPUs whose samples stopped: ONE range query,
         whatever the fleet's size.
 
         Only hours whose samples cover at least ``min_coverage_percent`` are returned (a partly observed
         hour is missing data); a GPU with no sample in the ``missing_after_minutes`` before ``now`` is
-        stale (missing now, whatever its completed hours say). Completed hours already read by an earlier run come from
-        ``undertaker_hours``; Prometheus is asked only for the hours after them (the newest hour is always
-        asked again: late samples). ``store`` (not in check mode) saves what was read for the next run.
+        stale (missing now, whatever its completed hours say). Completed hours already read by an earlier
+        run come from ``undertaker_hours`` (one row per hour: a JSON list of averages in the order of a
+        GPU index kept beside it, so reading them back is one decode per hour and no per-GPU work);
+        Prometheus is asked only for the hours after them (the newest hour is always asked again: late
+        samples). ``store`` (not in check mode) saves what was read for the next run.
         """
         if not buckets or not uuids:
             return {}, set()
@@ -208,18 +210,19 @@ class Undertaker:
         label = cfg.uuid_label
         key = self.cache_key()
         first, last = buckets[0][0], buckets[-1][0]
-        out: dict[str, dict[int, float]] = {}
+        hours: dict[int, list[float | None]] = {}
+        index: list[str] = []
         start = first
         cache = self.ledger.hour_cache(key)
         if cache is not None and cache[0] <= first <= cache[1] + HOUR and cache[1] < last:
-            loads = json.loads
-            for end, text in self.ledger.cached_hours(first, cache[1]):
-                for gpu, val in loads(text).items():
-                    got = out.get(gpu)
-                    if got is None:
-                        got = out[gpu] = {}
-                    got[end] = val
-            start = cache[1] + HOUR
+            index = list(self.ledger.undertaker_value(INDEX_STATE) or [])
+            if index:
+                loads = json.loads
+                hours = {end: loads(text) for end, text in self.ledger.cached_hours(first, cache[1])}
+                start = cache[1] + HOUR
+            else:
+                cache = None
+        col = {u: i for i, u in enumerate(index)}
         series = self.metrics.query_range(self.query(now, last), start, last, 3600)
         need = cfg.min_coverage_percent / 100 * 3600 / cfg.sample_interval_seconds - 1e-9
         keep_until = int((last - HOUR).timestamp())
@@ -237,27 +240,37 @@ class Undertaker:
                 counts[u] = {int(ts): val for ts, val in s.points}
             elif stat == "recent" and s.points:
                 seen[u] = s.points[-1][1]
-        fresh: dict[int, dict[str, float]] = defaultdict(dict)
+        for u in averages:
+            if u not in col:
+                col[u] = len(index)
+                index.append(u)
+        width = len(index)
+        fresh: dict[int, list[float | None]] = {}
         for u, points in averages.items():
             n = counts.get(u, {})
-            covered = [(int(ts), val) for ts, val in points if n.get(int(ts), 0.0) >= need]
-            if covered:
-                out.setdefault(u, {}).update(covered)
-            if store:
-                for ts, val in covered:
-                    if ts <= keep_until:
-                        fresh[ts][u] = val
+            i = col[u]
+            for ts, val in points:
+                t = int(ts)
+                if n.get(t, 0.0) >= need:
+                    row = fresh.get(t)
+                    if row is None:
+                        row = fresh[t] = [None] * width
+                    row[i] = val
+        hours.update(fresh)
         if store:
-            self._store(key, first, start, last - HOUR, fresh, cache)
+            rows = {t: row for t, row in fresh.items() if t <= keep_until}
+            self._store(key, first, start, last - HOUR, rows, cache, index)
         stale = {u for u in uuids if not seen.get(u)}
-        return {u: out[u] for u in uuids if u in out}, stale
+        return HourColumns(hours, col), stale
 
-    def _store(self, expr: str, first: datetime, start: datetime, until: datetime, rows: dict[int, dict[str, float]],
-               cache: tuple[datetime, datetime] | None) -> None:
+    def _store(self, expr: str, first: datetime, start: datetime, until: datetime,
+               rows: dict[int, list[float | None]], cache: tuple[datetime, datetime] | None,
+               index: Sequence[str]) -> None:
         if until < start:
             return
         begin = first if start == first or cache is None else max(cache[0], first)
-        self.ledger.store_hours(expr, begin, first, start, until, rows, timeout_s=self.cfg.ledger_lock_timeout)
+        self.ledger.store_hours(expr, begin, first, start, until, rows, index_key=INDEX_STATE, index=list(index),
+                                timeout_s=self.cfg.ledger_lock_timeout)
 
     def _resolve_probe(self, d: Decision, v: Vessel) -> None:
         try:
@@ -535,6 +548,63 @@ class Undertaker:
 
 
 PROM_STATE = "prometheus"
+INDEX_STATE = "hour-index"  # the GPU order of the cached hours' lists
+
+
+class _Column(Mapping[int, float]):
+    """One GPU's hourly averages, read in place from the hour rows (no per-GPU copy)."""
+
+    __slots__ = ("_hours", "_i")
+
+    def __init__(self, hours: dict[int, list[float | None]], i: int) -> None:
+        self._hours = hours
+        self._i = i
+
+    def get(self, key: int, default: Any = None) -> Any:
+        row = self._hours.get(key)
+        if row is None or self._i >= len(row):
+            return default
+        v = row[self._i]
+        return default if v is None else v
+
+    def __getitem__(self, key: int) -> float:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return float(v)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[int]:
+        return (k for k in self._hours if self.get(k) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class HourColumns(Mapping[str, Mapping[int, float]]):
+    """GPU UUID -> {hour end: average}, over hour rows aligned to a GPU index (see ``fetch``)."""
+
+    def __init__(self, hours: dict[int, list[float | None]], col: dict[str, int]) -> None:
+        self._hours = hours
+        self._col = col
+
+    def get(self, key: str, default: Any = None) -> Any:
+        i = self._col.get(key)
+        return default if i is None else _Column(self._hours, i)
+
+    def __getitem__(self, key: str) -> Mapping[int, float]:
+        return _Column(self._hours, self._col[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._col
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._col)
+
+    def __len__(self) -> int:
+        return len(self._col)
 _DONE = {"warn": "warned {to} about {who}", "bury": "told {to} that {who} was buried",
          "reconcile": "told {to} that {who} is gone", "metrics-missing": "told admins metrics are missing for {who}",
          "stop-stuck": "told {to} that stopping {who} could not finish",
