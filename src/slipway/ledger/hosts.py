@@ -171,9 +171,11 @@ class HostsMixin(Db):
                 numa_nodes=r["numa_nodes"], enabled=bool(r["enabled"])))
         return states
 
-    def _host_row(self, conn: Connection, name: str, *, lock: bool = False) -> Any:
+    def _host_row(self, conn: Connection, name: str, *, lock: bool = False, skip_locked: bool = False) -> Any:
         q = select(t.hosts).where(t.hosts.c.name == name)
-        return conn.execute(q.with_for_update() if lock else q).mappings().first()
+        if lock:
+            q = q.with_for_update(skip_locked=skip_locked)
+        return conn.execute(q).mappings().first()
 
     def _insert(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         if rows:

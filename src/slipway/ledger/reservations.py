@@ -36,8 +36,9 @@ class ReservationsMixin(HostsMixin, VesselsMixin):
         with self.read() as conn:
             return place_ranked(req, self.host_summaries(conn), lambda name: self._detail(conn, name))
 
-    def _detail(self, conn: Connection, name: str, *, lock: bool = False) -> HostState | None:
-        row = self._host_row(conn, name, lock=lock)
+    def _detail(self, conn: Connection, name: str, *, lock: bool = False, skip_locked: bool = False
+                ) -> HostState | None:
+        row = self._host_row(conn, name, lock=lock, skip_locked=skip_locked)
         if row is None:
             return None
         [state] = self.host_states(conn, [row["id"]])
@@ -74,10 +75,15 @@ class ReservationsMixin(HostsMixin, VesselsMixin):
         self._check_name(conn, req)
         summaries = self.host_summaries(conn)
         taken: dict[str, list[int]] = {}
+        busy: list[str] = []
 
-        def detail(name: str) -> HostState | None:
-            state = self._detail(conn, name, lock=True)
+        def detail(name: str, *, wait: bool) -> HostState | None:
+            # PostgreSQL: a host another reservation holds right now is passed over (SKIP LOCKED) for the
+            # next best one, so concurrent launches spread instead of queueing; if every fitting host is
+            # busy, the second pass waits for the best one.
+            state = self._detail(conn, name, lock=True, skip_locked=not wait)
             if state is None:
+                busy.append(name)
                 return None
             free = self._free_ports(conn, name, nports, blocked.get(name, ()))
             if free is None:
@@ -85,7 +91,12 @@ class ReservationsMixin(HostsMixin, VesselsMixin):
             taken[name] = free
             return state
 
-        p = place_ranked(req, summaries, detail)
+        try:
+            p = place_ranked(req, summaries, lambda name: detail(name, wait=self.dialect != "postgresql"))
+        except PlacementError:
+            if not busy:
+                raise
+            p = place_ranked(req, summaries, lambda name: detail(name, wait=True))
         hrow = self._host_row(conn, p.host)
         free_ports = taken[p.host]
         now = utcnow()

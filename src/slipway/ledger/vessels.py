@@ -23,6 +23,7 @@ class VesselsMixin(Db):
                       t.hosts.c.docker_url, t.hosts.c.network_mode).join(t.hosts)
 
     def _vessels(self, conn: Connection, q: Any) -> list[Vessel]:
+        """The vessels ``q`` selects, each with its GPUs (one more query, whatever their number)."""
         rows = conn.execute(q).mappings().all()
         if not rows:
             return []
@@ -30,7 +31,11 @@ class VesselsMixin(Db):
         gpus: dict[int, list[str]] = {}
         gq = (select(t.vessel_gpus.c.vessel_id, t.gpus.c.uuid).select_from(t.vessel_gpus.join(t.gpus))
               .order_by(t.gpus.c.idx))
-        gq = gq.where(t.vessel_gpus.c.vessel_id.in_(ids)) if len(ids) <= 500 else gq
+        if len(ids) <= 500:
+            gq = gq.where(t.vessel_gpus.c.vessel_id.in_(ids))
+        else:  # the same selection as a subquery, not thousands of bound parameters
+            gq = gq.where(t.vessel_gpus.c.vessel_id.in_(
+                q.with_only_columns(t.vessels.c.id).order_by(None).scalar_subquery()))
         for vid, uuid in conn.execute(gq):
             gpus.setdefault(vid, []).append(uuid)
         return [_vessel(r, tuple(gpus.get(r["id"], ()))) for r in rows]
