@@ -49,6 +49,16 @@ class SecretsManager:
             raise SlipwayError(f"secret {name!r} cannot be read ({code})") from None
         return str(value.get("SecretString") or "")
 
+    def write(self, name: str, value: str) -> str:
+        """A new current version of an existing secret; its version id (the value is never logged)."""
+        try:
+            answer = self._sm.put_secret_value(SecretId=name, SecretString=value)
+        except Exception as exc:  # botocore's errors: not found, denied, unreachable
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            hint = ": deploy the stack first (pulumi up)" if code == "ResourceNotFoundException" else ""
+            raise SlipwayError(f"secret {name!r} cannot be written ({code}){hint}") from None
+        return str(answer.get("VersionId") or "")
+
 
 class CachedSecrets:
     """A ``SecretReader`` whose values are re-read after ``ttl`` seconds (at most 60: a UUID added to

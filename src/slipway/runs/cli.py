@@ -179,3 +179,30 @@ def status_cmd(job: str, image: str | None, docker_host: str | None) -> None:
 def logs_cmd(job: str, image: str | None, docker_host: str | None) -> None:
     """One run's output (CloudWatch Logs for Batch, the container's log for local runs)."""
     click.echo(_runner(image, docker_host).logs(job))
+
+
+@runs.group("secret")
+def secret() -> None:
+    """The webhook's secrets in Secrets Manager (values are read from standard input, never printed)."""
+
+
+@secret.command("set")
+@click.argument("kind", type=click.Choice(["github", "bitbucket-uuids"]))
+@click.option("--environment", default=lambda: os.environ.get("SLIPWAY_ENVIRONMENT", "dev"),
+              show_default="dev or $SLIPWAY_ENVIRONMENT", help="Stack environment name.")
+@click.option("--value-file", default="-", show_default=True, help="File holding the value ('-': stdin).")
+def secret_set_cmd(kind: str, environment: str, value_file: str) -> None:
+    """Store the GitHub webhooks' HMAC secret (one, or a JSON list while rotating) or the authorised
+    Bitbucket hook UUIDs (a JSON list or one per line) in slipway/<environment>/..."""
+    from slipway.runs.aws import SecretsManager
+    from slipway.runs.service import set_webhook_secret
+    from slipway.table import render
+
+    try:
+        text = sys.stdin.read() if value_file == "-" else Path(value_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError("--value-file", f"cannot be read: {getattr(exc, 'strerror', None) or exc}",
+                              got=value_file) from None
+    sm = SecretsManager(region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+                        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+    click.echo(render([set_webhook_secret(kind, environment, text, sm)], ["secret", "version", "entries"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
@@ -231,3 +232,59 @@ def submit_checkout(repo_dir: Path, sha: str, runner: Runner, *, repo: str | Non
     """``slipway runs submit --commit SHA``: the commit's keywords, submitted like a pushed commit."""
     commit = commit_from_checkout(repo_dir, sha, repo=repo, clone_url=clone_url)
     return submit_commits([commit], runner, prefix=prefix)[0]
+
+
+# -- the webhook's secrets: `slipway runs secret set` ---------------------------------------------------
+
+#: kind -> the secret's suffix under ``slipway/<environment>/`` (made by the Pulumi program)
+WEBHOOK_SECRETS = {"github": "github-webhook-secret", "bitbucket-uuids": "webhook-uuids"}
+_UUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
+MIN_HMAC_SECRET = 16
+
+
+class SecretWriter(Protocol):
+    def write(self, name: str, value: str) -> str: ...
+
+
+def webhook_secret_text(kind: str, text: str) -> tuple[str, int]:
+    """The value stored for ``kind`` and how many entries it has; errors never quote the value.
+
+    github: one HMAC secret, or a JSON list while rotating (each at least 16 characters).
+    bitbucket-uuids: the authorised ``X-Hook-UUID`` values, as a JSON list or one per line.
+    """
+    if kind not in WEBHOOK_SECRETS:
+        raise ValidationError("KIND", "is not a webhook secret", got=kind, allowed=sorted(WEBHOOK_SECRETS))
+    text = text.strip()
+    entries: list[str]
+    if text.startswith("["):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ValidationError("value", "starts with '[' but is not a JSON list") from None
+        if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+            raise ValidationError("value", "must be a JSON list of strings")
+        entries = [v.strip() for v in data]
+    else:
+        entries = [line.strip() for line in text.splitlines() if line.strip()]
+    if not entries:
+        raise ValidationError("value", "is empty", allowed="the value on standard input")
+    if kind == "github":
+        if len(entries) > 1 and not text.startswith("["):
+            raise ValidationError("value", "has several lines", allowed="one secret, or a JSON list while rotating")
+        if any(len(v) < MIN_HMAC_SECRET for v in entries):
+            raise ValidationError("value", f"is shorter than {MIN_HMAC_SECRET} characters",
+                                  allowed="e.g. openssl rand -hex 32")
+        return (entries[0] if len(entries) == 1 and not text.startswith("[") else json.dumps(entries)), len(entries)
+    bad = [v for v in entries if not _UUID.match(v)]
+    if bad:
+        raise ValidationError("value", f"entry {entries.index(bad[0]) + 1} is not a UUID",
+                              allowed="{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}")
+    return json.dumps(sorted(set(entries))), len(set(entries))
+
+
+def set_webhook_secret(kind: str, environment: str, text: str, writer: SecretWriter) -> dict[str, Any]:
+    """Validate, then write ``slipway/<environment>/<secret>``; the webhook accepts it within its TTL."""
+    value, count = webhook_secret_text(kind, text)
+    name = f"slipway/{environment}/{WEBHOOK_SECRETS[kind]}"
+    version = writer.write(name, value)
+    return {"secret": name, "version": version, "entries": count}
