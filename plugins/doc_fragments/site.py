@@ -55,4 +55,15 @@ options:
   default_image:
     description: Image when the request gives none (default C(slipway/vessel:latest)).
     type: str
+  variant_project:
+    description:
+      - The team's project (its C(pyproject.toml) and lock). A request's image that names one of its variants
+        (C(image=ml)) becomes that variant's current vessel image, C(<image_registry>/<image_repository>-vessel:ml-<hash>).
+    type: path
+  image_registry:
+    description: The registry (C(host[:port])) the image step pushes the team's images to.
+    type: str
+  image_repository:
+    description: The repository of the team's images on it (C(team/app)).
+    type: str
 """

@@ -60,6 +60,9 @@ SITE_ARGS: dict[str, Any] = dict(
     default_cpus=dict(type="int"),
     default_memory=dict(type="str"),
     default_image=dict(type="str"),
+    variant_project=dict(type="path"),
+    image_registry=dict(type="str"),
+    image_repository=dict(type="str"),
 )
 
 

@@ -45,6 +45,10 @@ KEYS: dict[str, tuple[Any, str]] = {
     "tailscale_api_url": (DEFAULT_TAILSCALE_API_URL, "str"),
     "uid_base": (DEFAULT_UID_BASE, "int"),
     "server_url": ("", "str"),
+    # `-e image=ml`: a variant name of this project resolves to its current vessel image on this registry
+    "variant_project": ("", "str"),
+    "image_registry": ("", "str"),
+    "image_repository": ("", "str"),
 }
 # module parameter names that differ from the settings key
 ALIASES = {"home": "vessel_home"}
@@ -70,6 +74,9 @@ class Settings:
     uid_base: int = DEFAULT_UID_BASE
     server_url: str = ""
     face: str = "cli"  # which face's commands hints name: cli | ansible
+    variant_project: str = ""
+    image_registry: str = ""
+    image_repository: str = ""
 
 
 def config_file_path(env: Mapping[str, str] | None = None) -> Path:
@@ -168,7 +175,8 @@ def load_settings(given: Mapping[str, Any] | None = None, *, env: Mapping[str, s
                     ready_timeout=float(v["ready_timeout"]), pull=bool(v["pull"]), jupyter=bool(v["jupyter"]),
                     default_image=str(v["default_image"]), default_cpus=int(v["default_cpus"]),
                     default_memory=str(v["default_memory"]), uid_base=int(v["uid_base"]),
-                    server_url=str(v["server_url"]), face=face)
+                    server_url=str(v["server_url"]), face=face, variant_project=str(v["variant_project"]),
+                    image_registry=str(v["image_registry"]), image_repository=str(v["image_repository"]))
 
 
 UNDERTAKER_KEYS = ("prometheus_url", "calendar", "window_hours", "idle_percent", "slack_webhook_url", "admins",

@@ -43,6 +43,7 @@ def launch(settings: Settings, fields: Mapping[str, Any], *, actor: Actor | None
     """
     who = _actor(settings, actor)
     f = {k: fields.get(k) for k in LAUNCH_FIELDS}
+    f["image"] = variant_image(settings, f["image"])
     key, identity = (f["ssh_public_key"], None) if f["ssh_public_key"] else default_key_pair()
     req = build_request(user=f["user"] or who.name, name=f["name"], gpus=f["gpus"], queue=f["queue"],
                         cpus=f["cpus"], memory=f["memory"], image=f["image"], shm_size=f["shm_size"],
@@ -52,6 +53,26 @@ def launch(settings: Settings, fields: Mapping[str, Any], *, actor: Actor | None
         if fleet:
             svc.sync_fleet(fleet)
         return svc.launch(req, actor=who, check=check, identity_file=identity, replace_existing=replace_existing)
+
+
+def variant_image(settings: Settings, image: Any) -> Any:
+    """``ml`` (a variant of the team's project) → its current vessel image ``<registry>/<repo>-vessel:ml-<hash>``;
+    anything else is left as it is. The image step builds that vessel layer over the variant's image."""
+    if not (settings.variant_project and isinstance(image, str) and image):
+        return image
+    from slipway.images.vessel_image import is_variant_name, resolve_vessel_image
+    from slipway.variants.project import Project
+
+    if not is_variant_name(image) or image not in Project(settings.variant_project).variants():
+        return image
+    if not (settings.image_registry and settings.image_repository):
+        from slipway.errors import ValidationError
+
+        raise ValidationError("slipway_image_registry", f"image {image!r} is a variant: the registry and "
+                              "repository of the team's images are needed to name its vessel image",
+                              allowed="slipway_image_registry (host[:port]) and slipway_image_repository")
+    return resolve_vessel_image(image, project_dir=settings.variant_project, registry_host=settings.image_registry,
+                                repository=settings.image_repository)
 
 
 @contextlib.contextmanager

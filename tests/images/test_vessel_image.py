@@ -67,3 +67,18 @@ def test_names_and_image_references(tmp_path: Path) -> None:
         resolve_vessel_image("debian:bookworm", project_dir=demo, registry_host="r", repository="team/app")
     text = LAYER_DOCKERFILE.read_text()
     assert "ARG VARIANT_IMAGE" in text and "openssh-server" in text and "/opt/venv/bin/pip install" in text
+
+
+def test_launch_settings_turn_a_variant_name_into_its_vessel_image(tmp_path: Path) -> None:
+    from slipway.config import load_settings
+    from slipway.usecases import variant_image
+
+    demo = make_demo(tmp_path / "demo")
+    s = load_settings({"variant_project": str(demo), "image_registry": "127.0.0.1:5000",
+                       "image_repository": "team/app"}, env={})
+    want = resolve_vessel_image("ml", project_dir=demo, registry_host="127.0.0.1:5000", repository="team/app")
+    assert variant_image(s, "ml") == want  # `-e image=ml`
+    assert variant_image(s, "slipway/vessel:latest") == "slipway/vessel:latest"  # an image stays an image
+    assert variant_image(load_settings(env={}), "ml") == "ml"  # no team project configured
+    with pytest.raises(ValidationError, match="slipway_image_registry: image 'ml' is a variant"):
+        variant_image(load_settings({"variant_project": str(demo)}, env={}), "ml")
