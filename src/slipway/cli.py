@@ -59,8 +59,14 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:2] in (["variants", "hash"], ["variants", "resolve"]):
+        # the pre-commit hook's path: a click-free parser, so a cold process costs what the work costs
+        from slipway.variants.fastcli import main as fast
+
+        sys.exit(fast(args[1:]))
     try:
-        return cli.main(args=argv, prog_name="slipway", standalone_mode=False)
+        return cli.main(args=args, prog_name="slipway", standalone_mode=False)
     except SlipwayError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
