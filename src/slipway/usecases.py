@@ -41,8 +41,10 @@ def launch(settings: Settings, fields: Mapping[str, Any], *, actor: Actor | None
 
     SIGTERM (what ``timeout`` and a cancelled CI job send) rolls the launch back as Ctrl-C does.
     """
-    who = _actor(settings, actor)
     f = {k: fields.get(k) for k in LAUNCH_FIELDS}
+    if settings.server_url:
+        return _remote_launch(settings, f, check=check)
+    who = _actor(settings, actor)
     f["image"] = variant_image(settings, f["image"])
     key, identity = (f["ssh_public_key"], None) if f["ssh_public_key"] else default_key_pair()
     req = build_request(user=f["user"] or who.name, name=f["name"], gpus=f["gpus"], queue=f["queue"],
@@ -53,6 +55,63 @@ def launch(settings: Settings, fields: Mapping[str, Any], *, actor: Actor | None
         if fleet:
             svc.sync_fleet(fleet)
         return svc.launch(req, actor=who, check=check, identity_file=identity, replace_existing=replace_existing)
+
+
+# ---------------------------------------------------------------------------------------------- team mode
+def _client(settings: Settings) -> Any:
+    """The server's API (``slipway_server_url`` / ``SLIPWAY_SERVER_URL``): the token from ``SLIPWAY_TOKEN``
+    or ``slipway login``'s cache. Identity comes from the token: a caller-set user or admin list is refused."""
+    import os
+
+    from slipway.errors import ValidationError
+    from slipway.server.client import Client
+
+    for var in ("SLIPWAY_USER", "SLIPWAY_ADMINS"):
+        if os.environ.get(var):
+            raise ValidationError(var, "has no effect through the server: who you are comes from your login "
+                                       "(or SLIPWAY_TOKEN) and admin rights from the server's role mapping",
+                                  allowed="unset it")
+    return Client(settings.server_url)
+
+
+def _remote_launch(settings: Settings, f: dict[str, Any], *, check: bool) -> LaunchResult:
+    if f.get("user"):
+        from slipway.errors import ValidationError
+
+        raise ValidationError("user", "has no effect through the server: the owner is the logged-in user",
+                              allowed="leave it out", got=f["user"])
+    key, identity = (f["ssh_public_key"], None) if f["ssh_public_key"] else default_key_pair()
+    body = {k: v for k, v in f.items() if k != "user" and v not in (None, "")}
+    body["ssh_public_key"] = key
+    answer = _client(settings).launch(**body, check=check)
+    vessel = answer.get("vessel") or {}
+    if not check:
+        from slipway.server.client import write_ssh_entry
+
+        write_ssh_entry(vessel, identity_file=identity, home=settings.ssh_home)
+    return LaunchResult(bool(answer.get("changed")), vessel, str(answer.get("summary", "")),
+                        answer.get("placement") or {}, answer.get("timings") or {})
+
+
+def vessel_from_dict(d: Mapping[str, Any]) -> Any:
+    """A :class:`slipway.ledger.Vessel` from the API's JSON (for the same table as the local one)."""
+    from datetime import datetime as dt
+
+    from slipway.ledger import Vessel, utcnow
+
+    fields = Vessel.__dataclass_fields__
+    values: dict[str, Any] = {k: d.get(k) for k in fields}
+    for k in ("keep_until", "created_at", "updated_at", "ended_at", "lease_until"):
+        values[k] = dt.fromisoformat(d[k]) if d.get(k) else (utcnow() if k in ("created_at", "updated_at") else None)
+    values["gpu_uuids"] = tuple(d.get("gpu_uuids") or ())
+    for k in ("cpus", "memory_mib", "shm_mib", "id"):
+        values[k] = int(d.get(k) or 0)
+    for k in ("name", "owner", "host", "queue", "state", "image", "cpuset"):
+        values[k] = str(d.get(k) or "")
+    values["host_address"] = str(d.get("host_address") or "")
+    values["docker_url"] = str(d.get("docker_url") or "")
+    values["network_mode"] = str(d.get("network_mode") or "host")
+    return Vessel(**values)
 
 
 def variant_image(settings: Settings, image: Any) -> Any:
@@ -116,11 +175,21 @@ def reconcile(settings: Settings, *, hosts: list[str] | None = None, check: bool
 
 def stop(settings: Settings, name: str, *, actor: Actor | None = None, check: bool = False,
          reason: str | None = None) -> StopResult:
+    if settings.server_url:
+        answer = _client(settings).stop(name, reason=reason, check=check)
+        if not check and answer.get("changed"):
+            from slipway.server.client import forget_ssh_entry
+
+            forget_ssh_entry(name, home=settings.ssh_home)
+        return StopResult(bool(answer.get("changed")), answer.get("vessel") or {}, str(answer.get("summary", "")))
     with service(settings) as svc:
         return svc.stop(name, actor=_actor(settings, actor), check=check, reason=reason)
 
 
 def status(settings: Settings, name: str) -> dict[str, Any]:
+    if settings.server_url:
+        answer: dict[str, Any] = _client(settings).status(name)
+        return answer
     with service(settings) as svc:
         return svc.info(name)
 
@@ -134,6 +203,12 @@ class VesselList:
 
 def list_vessels(settings: Settings, *, include_ended: bool = False, owner: str | None = None,
                  host: str | None = None) -> VesselList:
+    if settings.server_url:
+        got = [v for v in _client(settings).vessels(show_all=include_ended, owner=owner)
+               if host is None or v.get("host") == host]
+        rows = vessel_rows([vessel_from_dict(v) for v in got])
+        return VesselList(got, rows, render(rows, list(LIST_ALL_COLUMNS if include_ended else LIST_COLUMNS),
+                                            empty="no vessels" + ("" if include_ended else " running")))
     with service(settings) as svc:
         vs = svc.ledger.vessels(active=not include_ended, owner=owner, host=host)
     rows = vessel_rows(vs)
@@ -155,6 +230,13 @@ def keep(settings: Settings, name: str, *, actor: Actor | None = None, hours: fl
          check: bool = False) -> KeepResult:
     from slipway.undertaker.service import parse_now, set_keep
 
+    if settings.server_url:
+        answer = _client(settings).keep(name, hours=hours, until=str(until) if until else None, clear=clear,
+                                        check=check)
+        ku = (answer.get("after") or {}).get("keep_until")
+        changed = bool(answer.get("changed"))
+        text = (f"{name} is kept until {ku}" if ku else f"{name} has no keep flag") + ("" if changed else " (unchanged)")
+        return KeepResult(changed, ku, text, {"before": answer.get("before"), "after": answer.get("after")})
     when = parse_now(until, "until") if until not in (None, "") else None
     with service(settings) as svc:
         changed, before, after = set_keep(svc.ledger, name, actor=_actor(settings, actor), hours=hours,

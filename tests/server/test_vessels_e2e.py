@@ -137,3 +137,36 @@ def test_not_logged_in_and_forged_owner(fleet_api: Api, tmp_path: Path, id_token
     assert e.value.field == "user" and e.value.got == "alice"
     out: dict[str, Any] = bob.launch(name="x-1", check=True)
     assert out["vessel"]["owner"] == "bob"
+
+
+def test_the_cli_goes_through_the_server_once_configured(fleet_api: Api, id_tokens: Callable[[str], str],
+                                                         tmp_path: Path) -> None:
+    """`slipway vessels ...` with SLIPWAY_SERVER_URL (and a token): launch, ssh, list, stop, all through the
+    server's API; a caller-set SLIPWAY_USER is refused in team mode."""
+    import os
+    import sys
+
+    home = tmp_path / "cli-home"
+    key = ssh_keypair(home / ".ssh")
+    env = {**os.environ, "HOME": str(home), "SLIPWAY_SERVER_URL": fleet_api.url, "SLIPWAY_TOKEN": id_tokens("alice"),
+           "SLIPWAY_LEDGER_URL": "sqlite:////nonexistent/never-used.db"}
+    env.pop("SLIPWAY_USER", None)
+    slipway = str(Path(sys.executable).parent / "slipway")
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([slipway, "vessels", *args], env={**env, **extra}, capture_output=True, text=True,
+                              timeout=180, check=False)
+
+    out = cli("launch", "--name", "cli-1", "--memory", "1G")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Vessel cli-1 is running" in out.stdout
+    r = ssh(home / ".ssh" / "slipway" / "config", key, "cli-1", "id -un")
+    assert r.returncode == 0 and r.stdout.strip() == "alice", r.stderr
+    listed = cli("list")
+    assert listed.returncode == 0 and "cli-1" in listed.stdout and "alice" in listed.stdout
+    refused = cli("stop", "cli-1", SLIPWAY_USER="carol")
+    assert refused.returncode == 2 and "SLIPWAY_USER: has no effect through the server" in refused.stderr
+    stopped = cli("stop", "cli-1")
+    assert stopped.returncode == 0 and "cli-1 stopped" in stopped.stdout, stopped.stderr
+    assert "cli-1" not in (home / ".ssh" / "slipway" / "config").read_text()
+    assert [e.actor_subject for e in fleet_api.svc.ledger.events(vessel="cli-1") if e.action == "stopped"] == ["alice"]
