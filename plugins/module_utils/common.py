@@ -46,6 +46,7 @@ def run(module: Any, fn: Callable[[], dict[str, Any]]) -> None:
 # here: an option left out comes from the environment, the settings file or slipway.config's default.
 LEDGER_ARGS: dict[str, Any] = dict(
     ledger_url=dict(type="str", no_log=True),
+    server_url=dict(type="str"),
 )
 SITE_ARGS: dict[str, Any] = dict(
     admins=dict(type="list", elements="str"),

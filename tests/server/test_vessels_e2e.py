@@ -170,3 +170,29 @@ def test_the_cli_goes_through_the_server_once_configured(fleet_api: Api, id_toke
     assert stopped.returncode == 0 and "cli-1 stopped" in stopped.stdout, stopped.stderr
     assert "cli-1" not in (home / ".ssh" / "slipway" / "config").read_text()
     assert [e.actor_subject for e in fleet_api.svc.ledger.events(vessel="cli-1") if e.action == "stopped"] == ["alice"]
+
+
+def test_the_playbooks_go_through_the_server_with_slipway_server_url(fleet_api: Api, id_tokens: Callable[[str], str],
+                                                                      tmp_path: Path) -> None:
+    import os
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    home = tmp_path / "pb-home"
+    key = ssh_keypair(home / ".ssh")
+    env = {**os.environ, "HOME": str(home), "SLIPWAY_TOKEN": id_tokens("alice"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("SLIPWAY_USER", None)
+
+    def play(playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ansible-playbook", f"playbooks/{playbook}", "-e", f"slipway_server_url={fleet_api.url}",
+                               *extra], cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+    out = play("launch_vessel.yml", "-e", "vessel=pb-1", "-e", "memory=1G")
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert fleet_api.svc.ledger.vessel("pb-1").owner == "alice"  # type: ignore[union-attr]
+    r = ssh(home / ".ssh" / "slipway" / "config", key, "pb-1", "id -un")
+    assert r.returncode == 0 and r.stdout.strip() == "alice", r.stderr
+    stopped = play("stop_vessel.yml", "-e", "vessel=pb-1")
+    assert stopped.returncode == 0 and "pb-1 stopped" in stopped.stdout, stopped.stdout[-2000:]
