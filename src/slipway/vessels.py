@@ -41,6 +41,7 @@ from slipway.fleet import sync_fleet
 from slipway.hints import hint
 from slipway.identity import Actor, as_actor, local_user, require_manage, system_actor
 from slipway.ledger import LEASE_SECONDS, Ledger, Vessel, default_data_dir, utcnow
+from slipway.network.policy import owner_tag
 from slipway.network.sshconfig import SshConfig, SshEntry
 from slipway.network.tailscale import Tailscale
 from slipway.request import VesselRequest, format_mib
@@ -282,7 +283,8 @@ class VesselService:
                 ts_name = f"{v.name}-{v.id}"
                 self.ledger.record(actor, "tailscale-name", v.name, v.host, hostname=ts_name,
                                    why=f"the tailnet already has a device named {v.name}")
-            key = ts.create_auth_key(f"slipway vessel {v.name}")
+            # the owner's tag: the tailnet policy (slipway tailnet policy) lets only them (and admins) reach it
+            key = ts.create_auth_key(f"slipway vessel {v.name}", extra_tags=(owner_tag(req.user),))
             steps.push("tailscale key revoked", lambda: ts.delete_auth_key(key.id))
             steps.push("tailscale device deleted", lambda: self._delete_device(ts, ts_name, None, strangers))
             self.ledger.update_vessel(v.name, actor, None, tailscale_key_id=key.id)

@@ -171,7 +171,8 @@ def test_tailscale_ephemeral_node_and_cleanup(make_service: Any, dockerd: Docker
     st = tailscale.state
     [key] = st.keys.values()
     assert key["body"]["capabilities"]["devices"]["create"] == {
-        "reusable": False, "ephemeral": True, "preauthorized": True, "tags": ["tag:vessel"]}
+        "reusable": False, "ephemeral": True, "preauthorized": True,
+        "tags": ["tag:vessel", "tag:slipway-owner-alice"]}  # the owner's tag for the tailnet policy
     assert key["used"]
     [dev] = st.devices.values()
     assert dev["hostname"] == "ts-1" and res.vessel["tailscale_ip"] == dev["addresses"][0]

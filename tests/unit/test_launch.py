@@ -89,8 +89,9 @@ class FakeTailscale:
         self.keys: set[str] = set()
         self.devs: dict[str, Device] = {}
 
-    def create_auth_key(self, description: str) -> AuthKey:
+    def create_auth_key(self, description: str, extra_tags: tuple[str, ...] = ()) -> AuthKey:
         self.log.append("ts key")
+        self.tags = extra_tags
         self.keys.add("k1")
         return AuthKey("k1", "tskey-auth-secret")
 
@@ -200,6 +201,7 @@ def test_launch_then_stop_leaves_nothing(tmp_path: Path) -> None:
     w = World(tmp_path, tailscale=True)
     res = w.svc.launch(req(name="v1"))
     assert res.changed and res.vessel["state"] == "running" and res.vessel["address"] == "100.64.0.7"
+    assert w.ts.tags == ("tag:slipway-owner-alice",)  # the owner's tag: the tailnet policy keys on it
     assert set(w.ssh.entries) == {"v1"} and (tmp_path / "data/vessels/v1.jupyter-token").stat().st_mode & 0o777 == 0o600
     stopped = w.svc.stop("v1", actor=Actor("alice"))
     assert stopped.changed and stopped.vessel["state"] == "stopped"

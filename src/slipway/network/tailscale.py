@@ -84,9 +84,11 @@ class Tailscale:
             raise TailscaleError(f"Tailscale API {method} {path}: HTTP {r.status_code} {msg}".strip())
         return r.json() if r.content else None
 
-    def create_auth_key(self, description: str) -> AuthKey:
+    def create_auth_key(self, description: str, extra_tags: tuple[str, ...] = ()) -> AuthKey:
+        """A single-use, ephemeral, pre-authorized key with the site's tags (and ``extra_tags``: the owner's)."""
         body = {"capabilities": {"devices": {"create": {
-            "reusable": False, "ephemeral": True, "preauthorized": True, "tags": list(self.s.tags)}}},
+            "reusable": False, "ephemeral": True, "preauthorized": True,
+            "tags": [*self.s.tags, *(t for t in extra_tags if t not in self.s.tags)]}}},
             "expirySeconds": self.s.key_expiry_seconds, "description": description[:50]}
         data = self._call("POST", f"tailnet/{self.s.tailnet}/keys", json=body)
         return AuthKey(id=str(data["id"]), key=str(data["key"]))
