@@ -85,16 +85,18 @@ def test_components_and_parents(engine: Engine, templates: dict[str, Any]) -> An
 
     def check(_: Any) -> None:
         comps = {r.type for r in engine.registered if r.type.startswith("slipway:")}
-        assert comps == {"slipway:aws:ImageRegistry", "slipway:aws:EcsCompute", "slipway:aws:BatchCompute",
-                         "slipway:aws:Secrets", "slipway:prefect:PrefectPlatform", "slipway:aws:RunsWebhook"}
+        assert comps == {"slipway:aws:ImageRegistry", "slipway:aws:EcsCompute", "slipway:aws:EcsTaskStorage",
+                         "slipway:aws:BatchCompute", "slipway:aws:Secrets", "slipway:prefect:PrefectPlatform",
+                         "slipway:aws:RunsWebhook"}
         children = [r for r in engine.registered if r.custom]
         assert len(children) > 30
         for r in children:
             assert r.parent_types[-1].startswith(("slipway:aws:", "slipway:prefect:")), \
                 f"{r.type} {r.name} has no component parent"
             owner = r.parent_types[-1].split(":")[-1]
-            prefix = {"ImageRegistry": "registry-", "EcsCompute": "ecs-", "BatchCompute": "batch-",
-                      "Secrets": "secrets-", "PrefectPlatform": "prefect-", "RunsWebhook": "webhook-"}[owner]
+            prefix = {"ImageRegistry": "registry-", "EcsCompute": "ecs-", "EcsTaskStorage": "storage-",
+                      "BatchCompute": "batch-", "Secrets": "secrets-", "PrefectPlatform": "prefect-",
+                      "RunsWebhook": "webhook-"}[owner]
             assert r.name.startswith(prefix), r.name
         for r in engine.registered:
             tags = r.inputs.get("tags")
@@ -235,7 +237,8 @@ def test_iam_policies_are_least_privilege(engine: Engine, templates: dict[str, A
         docs = [(r.name, r.inputs["policy"]) for r in engine.of_type("aws:iam/rolePolicy:RolePolicy")]
         docs += [(r.name, r.inputs["assumeRolePolicy"]) for r in engine.of_type("aws:iam/role:Role")]
         docs += [(r.name, r.inputs["policy"]) for r in engine.of_type("aws:iam/policy:Policy")]
-        assert len(docs) == 12  # 9, the webhook's role and policy, the run jobs' policy
+        # 9, the webhook's role and policy, the run jobs' policy, the task-volume role and its PassRole policy
+        assert len(docs) == 14
         for name, doc in docs:
             assert policies.violations(doc) == [], name
         # run jobs: the DVC remote's prefix, and exactly the secrets their runner is pointed at
@@ -256,6 +259,7 @@ def test_iam_policies_are_least_privilege(engine: Engine, templates: dict[str, A
                  for r in engine.of_type("aws:iam/role:Role")}
         assert trust["slipway-dev-ecs-instance"] == {"Service": "ec2.amazonaws.com"}
         assert trust["slipway-dev-ecs-task"] == {"Service": "ecs-tasks.amazonaws.com"}
+        assert trust["slipway-dev-ecs-infrastructure"] == {"Service": "ecs.amazonaws.com"}
         execution = json.loads(engine.one("aws:iam/rolePolicy:RolePolicy", "ecs-execution-policy").inputs["policy"])
         by_sid = {s["Sid"]: s for s in execution["Statement"]}
         assert sorted(by_sid["EcrPull"]["Resource"]) == [
@@ -280,6 +284,34 @@ def test_iam_policies_are_least_privilege(engine: Engine, templates: dict[str, A
         assert task_policies == []
 
     return settled(stack).apply(check)
+
+
+@pulumi.runtime.test
+def test_task_volume_role_is_exported_and_only_passable_to_ecs(engine: Engine, templates: dict[str, Any]) -> Any:
+    """``ecsInfrastructureRoleArn`` (what ``slipway flows deploy`` reads) is the EcsTaskStorage role, and the
+    worker's PassRole policy names exactly that role, passed to ECS only."""
+    from slipway.cloud.ecs_storage import VOLUMES_POLICY
+
+    stack = build(templates)
+
+    def check(values: list[Any]) -> None:
+        role_arn, policy_arn = values
+        role = engine.one("aws:iam/role:Role", "storage-infrastructure")
+        assert role.inputs["name"] == "slipway-dev-ecs-infrastructure"
+        assert role_arn == "arn:aws:iam:eu-west-1:123456789012:role/slipway-dev-ecs-infrastructure"
+        assert role.parent_types[-1] == "slipway:aws:EcsTaskStorage"
+        attached = engine.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "storage-volumes").inputs
+        assert attached["policyArn"] == VOLUMES_POLICY
+        pass_policy = engine.one("aws:iam/policy:Policy", "storage-pass")
+        assert policy_arn == "arn:aws:iam:eu-west-1:123456789012:policy/slipway-dev-pass-ecs-infrastructure"
+        doc = pass_policy.inputs["policy"]
+        assert policies.violations(doc) == []
+        statements = json.loads(doc)["Statement"]
+        assert [(s["Action"], s["Resource"]) for s in statements] == [(["iam:PassRole"], [role_arn])]
+        assert statements[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}}
+
+    return pulumi.Output.all(settled(stack), stack.outputs["ecsInfrastructureRoleArn"],
+                             stack.outputs["prefectWorkerStoragePolicyArn"]).apply(lambda v: check(v[1:]))
 
 
 @pulumi.runtime.test

@@ -7,7 +7,8 @@ its RunTask request carries ``volumeConfigurations[].managedEBSVolume`` with thi
 the component also makes a policy allowing exactly that (``iam:PassRole`` to ``ecs.amazonaws.com``),
 to attach next to ``prefectWorkerPolicyArn``.
 
-Outputs: ``ecsInfrastructureRoleArn`` (read by ``slipway flows deploy``), the worker policy's ARN.
+``build_stack`` creates it as ``storage`` and exports ``role.arn`` as ``ecsInfrastructureRoleArn`` (read by
+``slipway flows deploy``) and ``pass_policy.arn`` as ``prefectWorkerStoragePolicyArn``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import pulumi
 
 from slipway.cloud.batch import BatchCompute, BatchComputeArgs
 from slipway.cloud.ecs import EcsCompute, EcsComputeArgs
+from slipway.cloud.ecs_storage import EcsTaskStorage, EcsTaskStorageArgs
 from slipway.cloud.registry import ImageRegistry, ImageRegistryArgs
 from slipway.cloud.secrets import Secrets, SecretsArgs
 from slipway.cloud.settings import Settings
@@ -24,6 +25,8 @@ OUTPUTS: dict[str, str] = {
     "ecsTaskRoleArn": "role flow runs assume (attach what flows need)",
     "ecsLogGroup": "CloudWatch log group of flow runs",
     "prefectWorkerPolicyArn": "IAM policy to attach to the role that runs the Prefect ECS worker",
+    "ecsInfrastructureRoleArn": "role ECS assumes to create the EBS task volumes (slipway flows deploy: roleArn)",
+    "prefectWorkerStoragePolicyArn": "IAM policy to attach next to prefectWorkerPolicyArn: pass that role to ECS",
     "batchJobQueueArns": "gpu/cpu -> Batch job queue ARN: where the commit-triggered DVC runner submits",
     "batchJobDefinitions": "project -> Batch job definition name slipway-<env>-ml-<repo>",
     "secretArns": "Secrets Manager ARNs (webhook UUIDs, Slack webhook, Tailscale key); never the values",
@@ -51,6 +54,7 @@ def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
         secret_arns=list(secrets.arns.values()), gpu_ami_parameter=s.gpu_ami_parameter, gpu_ami_id=s.gpu_ami_id,
         gpu_instance_type=s.ecs_gpu_instance_type, gpu_max_instances=s.ecs_gpu_max_instances,
         gpu_root_volume_gib=s.gpu_root_volume_gib, log_retention_days=s.log_retention_days, tags=tags))
+    storage = EcsTaskStorage("storage", EcsTaskStorageArgs(prefix=s.prefix, tags=tags))
     batch = BatchCompute("batch", BatchComputeArgs(
         prefix=s.prefix, region=s.region, vpc_id=s.vpc_id, subnet_ids=s.subnet_ids, projects=s.projects,
         repository_urls={p: r.repository_url for p, r in registry.repositories.items()},
@@ -73,12 +77,14 @@ def build_stack(s: Settings, *, ecs_base_template: dict[str, Any] | None = None,
         "ecsTaskRoleArn": ecs.task_role.arn,
         "ecsLogGroup": ecs.log_group.name,
         "prefectWorkerPolicyArn": ecs.worker_policy.arn,
+        "ecsInfrastructureRoleArn": storage.role.arn,
+        "prefectWorkerStoragePolicyArn": storage.pass_policy.arn,
         "batchJobQueueArns": batch.queue_arns,
         "batchJobDefinitions": {p: d.name for p, d in batch.job_definitions.items()},
         "secretArns": secrets.arns,
     }
     components: dict[str, pulumi.ComponentResource] = {"registry": registry, "secrets": secrets, "ecs": ecs,
-                                                        "batch": batch}
+                                                        "storage": storage, "batch": batch}
     if webhook:  # the push webhook of commit-triggered runs (slipway.cloud.webhook)
         from slipway.cloud.webhook import RunsWebhook, webhook_args
 
