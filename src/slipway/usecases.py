@@ -174,7 +174,7 @@ def reconcile(settings: Settings, *, hosts: list[str] | None = None, check: bool
 
 
 def stop(settings: Settings, name: str, *, actor: Actor | None = None, check: bool = False,
-         reason: str | None = None) -> StopResult:
+         reason: str | None = None, force: bool = False) -> StopResult:
     if settings.server_url:
         answer = _client(settings).stop(name, reason=reason, check=check)
         if not check and answer.get("changed"):
@@ -183,7 +183,7 @@ def stop(settings: Settings, name: str, *, actor: Actor | None = None, check: bo
             forget_ssh_entry(name, home=settings.ssh_home)
         return StopResult(bool(answer.get("changed")), answer.get("vessel") or {}, str(answer.get("summary", "")))
     with service(settings) as svc:
-        return svc.stop(name, actor=_actor(settings, actor), check=check, reason=reason)
+        return svc.stop(name, actor=_actor(settings, actor), check=check, reason=reason, force=force)
 
 
 def status(settings: Settings, name: str) -> dict[str, Any]:

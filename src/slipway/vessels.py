@@ -383,7 +383,9 @@ class VesselService:
 
     # ------------------------------------------------------------------ stop
     def stop(self, name: str, *, actor: Actor | str | None = None, check: bool = False,
-             reason: str | None = None, final_state: str = "stopped") -> StopResult:
+             reason: str | None = None, final_state: str = "stopped", force: bool = False) -> StopResult:
+        """Stop a vessel (owner or admin). ``force`` (admins): when its host cannot be reached, release the
+        reservation anyway; the ledger records who and why (the container may still exist there)."""
         who = self.actor(actor)
         v = self.ledger.vessel(name)
         if v is None:
@@ -395,8 +397,16 @@ class VesselService:
         if check:
             return StopResult(True, before, f"would stop {name} on {v.host}",
                               diff={"before": before, "after": {}})
-        self.ledger.update_vessel(name, who, None, state="stopping")
-        done = self._teardown(v)
+        self.ledger.update_vessel(name, who, None, state="stopping", final_state=final_state)
+        try:
+            done = self._teardown(v)
+        except SlipwayError:
+            if not force:
+                raise
+            from slipway.undertaker.release import force_release
+
+            r = force_release(self.ledger, name, actor=who, reason=reason or "", force=True)
+            return StopResult(True, r.before, r.summary, diff={"before": r.before, "after": {}})
         why = reason or f"{final_state} by {who.name}"
         ended = self.ledger.release(name, who, state=final_state, reason=why, steps=done)
         return StopResult(True, ended.as_dict() if ended else before, f"{name} {final_state} ({why})",
@@ -434,21 +444,27 @@ class VesselService:
         now = now or utcnow()
         wanted = set(hosts) if hosts else None
         repairs: list[Repair] = []
-        for h in self.ledger.hosts():
-            if wanted is not None and h.name not in wanted:
+        by_engine: dict[str, list[Any]] = {}
+        for h in self.ledger.hosts():  # hosts that share one engine are compared with it together
+            by_engine.setdefault(h.docker_url, []).append(h)
+        for group in by_engine.values():
+            if wanted is not None and not wanted & {h.name for h in group}:
                 continue
             try:
-                found = self.engine(h.name, h.docker_url).managed()
+                found = self.engine(group[0].name, group[0].docker_url).managed()
             except SlipwayError as exc:
-                repairs.append(Repair("", h.name, "engine unreachable", "none", str(exc).splitlines()[0]))
+                repairs += [Repair("", h.name, "engine unreachable", "none", str(exc).splitlines()[0])
+                            for h in group]
                 continue
-            repairs += self._reconcile_host(h, found, who, now, check)
+            repairs += self._reconcile_engine(group, found, who, now, check)
         return repairs
 
-    def _reconcile_host(self, h: Any, found: dict[str, dict[str, Any]], who: Actor, now: datetime,
-                        check: bool) -> list[Repair]:
+    def _reconcile_engine(self, group: list[Any], found: dict[str, dict[str, Any]], who: Actor, now: datetime,
+                          check: bool) -> list[Repair]:
         out: list[Repair] = []
-        active = {v.name: v for v in self.ledger.vessels(host=h.name)}
+        names = {g.name for g in group}
+        active = {v.name: v for v in self.ledger.vessels() if v.host in names}
+        h = group[0]
         eng = self.engine(h.name, h.docker_url)
         for name, c in sorted(found.items()):
             v = active.get(name)
@@ -468,12 +484,12 @@ class VesselService:
             if v.state == "running" and state in ("exited", "created") and got is not None:
                 # the host or its daemon restarted and did not bring it back: start it again
                 if check:
-                    out.append(Repair(name, h.name, f"running in the ledger, container {state}",
+                    out.append(Repair(name, v.host, f"running in the ledger, container {state}",
                                       "restart container", "vessels restart with their host"))
                     continue
                 try:
                     eng.start(str(got["id"]))
-                    out.append(Repair(name, h.name, f"running in the ledger, container {state}",
+                    out.append(Repair(name, v.host, f"running in the ledger, container {state}",
                                       "restart container", "vessels restart with their host"))
                     self.ledger.record(who, "reconcile", name, h.name, finding=f"container {state}",
                                        done="container started again")
@@ -486,9 +502,9 @@ class VesselService:
                 finding, final = f"running in the ledger, container {state or 'gone'}{why_lost}", "lost"
             elif v.state == "starting":
                 finding, final = "starting, but its launcher stopped renewing its lease", "failed"
-            else:
-                finding, final = f"stopping, container {state or 'gone'}", "stopped"
-            out.append(Repair(name, h.name, finding, f"mark {final}, release", "the ledger must match the host"))
+            else:  # an unfinished stop ends as what it was meant to be (a burial stays a burial)
+                finding, final = f"stopping, container {state or 'gone'}", v.final_state or "stopped"
+            out.append(Repair(name, v.host, finding, f"mark {final}, release", "the ledger must match the host"))
             if not check:
                 steps = self._teardown(v)
                 self.ledger.release(name, who, state=final, reason=f"reconcile: {finding}", steps=steps)

@@ -105,9 +105,13 @@ def status(ledger_url: str | None, config_file: Path | None, name: str) -> None:
 @click.argument("name")
 @click.option("--reason", default=None, help="Why (recorded in the ledger).")
 @click.option("--check", is_flag=True, help="Say what would be stopped; change nothing.")
-def stop(ledger_url: str | None, config_file: Path | None, name: str, reason: str | None, check: bool) -> None:
+@click.option("--force", is_flag=True, help="Admins: when the host cannot be reached, release the reservation "
+                                            "anyway (with --reason; recorded).")
+def stop(ledger_url: str | None, config_file: Path | None, name: str, reason: str | None, check: bool,
+         force: bool) -> None:
     """Stop a vessel (its owner or an admin)."""
-    click.echo(usecases.stop(_settings(ledger_url, config_file), name, reason=reason, check=check).summary)
+    click.echo(usecases.stop(_settings(ledger_url, config_file), name, reason=reason, check=check,
+                             force=force).summary)
 
 
 @vessels.command()

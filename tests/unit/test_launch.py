@@ -76,7 +76,8 @@ class FakeEngine:
         return ""
 
     def managed(self) -> dict[str, dict[str, Any]]:
-        return {}
+        return {n.removeprefix("slipway-"): {"state": "running", "id": f"id-{n}", "owner": "alice"}
+                for n in self.containers}
 
     def wait_ssh(self, address: str, port: int, timeout: float, alive: Callable[[], bool] | None = None) -> float:
         self._maybe_fail("wait")
@@ -346,3 +347,29 @@ def test_a_rollback_that_cannot_remove_the_container_keeps_the_reservation(tmp_p
     v = w.ledger.vessel("v1")
     assert v is not None and v.state == "stopping"  # still holds its GPU and CPUs: nothing is given twice
     assert [g for g, _ in w.ledger.allocations()["gpus"]] == list(v.gpu_uuids)
+
+
+def test_stop_of_an_unreachable_host_keeps_the_reservation_unless_an_admin_forces(tmp_path: Path) -> None:
+    w = World(tmp_path, admins=("root",))
+    w.svc.launch(req(name="v1"))
+    w.engine.remove = lambda name: (_ for _ in ()).throw(EngineError("host fake: removing failed: down"))  # type: ignore[method-assign]
+    with pytest.raises(EngineError):
+        w.svc.stop("v1", actor=Actor("alice"), final_state="buried")
+    v = w.ledger.vessel("v1")
+    assert v is not None and v.state == "stopping" and v.final_state == "buried" and w.ledger.allocations()["gpus"]
+    with pytest.raises(PermissionDenied):
+        w.svc.stop("v1", actor=Actor("alice"), force=True, reason="host is gone")
+    forced = w.svc.stop("v1", actor="root", force=True, reason="host is gone")
+    assert forced.changed and "released by force by root: host is gone" in forced.summary
+    assert w.ledger.allocations() == {"gpus": [], "cpus": [], "ports": []}
+
+
+def test_reconcile_compares_hosts_that_share_one_engine_together(tmp_path: Path) -> None:
+    w = World(tmp_path)  # both hosts of HOSTS are on the same engine URL
+    a = w.svc.launch(req(name="v1")).vessel
+    b = w.svc.launch(req(name="v2", gpus=2)).vessel
+    assert {a["host"], b["host"]} == {"gpu-01", "gpu-02"}
+    assert w.svc.reconcile_fleet() == []  # neither vessel's container is an orphan of the other host
+    w.engine.containers.pop("slipway-v2")  # gone behind the ledger's back
+    repairs = w.svc.reconcile_fleet(check=True)
+    assert [(r.vessel, r.host, r.action) for r in repairs] == [("v2", b["host"], "mark lost, release")]

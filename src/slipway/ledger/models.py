@@ -67,6 +67,7 @@ class Vessel:
     docker_url: str = ""
     network_mode: str = "host"
     lease_until: datetime | None = None
+    final_state: str | None = None
 
     @property
     def active(self) -> bool:

@@ -109,6 +109,8 @@ vessels = Table(
     Column("end_reason", Text),
     # a launch in progress renews this lease; a `starting` vessel whose lease ran out lost its launcher
     Column("lease_until", UtcDateTime()),
+    # what a stop in progress ends as (stopped, buried): an unfinished stop is finished as it was meant
+    Column("final_state", String(16)),
     Index("uq_vessels_active_name", "name", unique=True,
           sqlite_where=text(ACTIVE_SQL), postgresql_where=text(ACTIVE_SQL)),
     Index("ix_vessels_state", "state"),

@@ -105,6 +105,6 @@ def _vessel(r: Any, gpus: tuple[str, ...]) -> Vessel:
         keep_until=aware(r["keep_until"]), created_at=aware(r["created_at"]) or now,
         updated_at=aware(r["updated_at"]) or now, ended_at=aware(r["ended_at"]), end_reason=r["end_reason"],
         host_address=r["host_address"], docker_url=r["docker_url"], network_mode=r["network_mode"],
-        lease_until=aware(r["lease_until"]))
+        lease_until=aware(r["lease_until"]), final_state=r["final_state"])
 
 

@@ -31,6 +31,9 @@ def upgrade() -> None:
     if "lease_until" not in vessel_cols:
         with op.batch_alter_table("vessels") as b:
             b.add_column(sa.Column("lease_until", schema.UtcDateTime()))
+    if "final_state" not in vessel_cols:
+        with op.batch_alter_table("vessels") as b:
+            b.add_column(sa.Column("final_state", sa.String(16)))
     event_cols = {c["name"] for c in insp.get_columns("events")}
     if "actor_subject" not in event_cols:
         with op.batch_alter_table("events") as b:
