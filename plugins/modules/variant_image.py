@@ -96,6 +96,12 @@ options:
     description: Push what is built.
     type: bool
     default: true
+  vessels:
+    description:
+      - Also build each built variant's vessel layer (sshd, Jupyter) as C(<repository>-vessel:<same tag>), which
+        is what a vessel launched with C(image=<variant>) runs.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - slipway.infra.attributes
 attributes:
@@ -175,6 +181,7 @@ def main() -> None:
             "main_branch": {"type": "str", "default": "main"},
             "commit": {"type": "str", "default": ""},
             "push": {"type": "bool", "default": True},
+            "vessels": {"type": "bool", "default": False},
         },
         required_together=[("registry_username", "registry_password")],
         supports_check_mode=True,

@@ -344,7 +344,7 @@ def image_step(project_dir: str | Path, p: Mapping[str, Any], *, check: bool = F
                     bool(p.get("force")), p.get("salt") or "", p.get("branch") or "", p.get("main_branch") or "main",
                     p.get("commit") or "", bool(p.get("push", True)),
                     BuildOptions(path("dockerfile"), p.get("base_image"), p.get("pip_args") or "", path("wheels_dir"),
-                                 path("ca_bundle")))
+                                 path("ca_bundle")), vessels=bool(p.get("vessels")))
     root = Path(project_dir)
     if check:
         project, planned = plan(root, reg, ci)

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from slipway.images.build import BuildOptions, push
+from slipway.images.build import BuildOptions
 from slipway.images.ci import CiSettings, run
 from slipway.images.registry import OciRegistry
-from slipway.images.vessel_image import build_vessel_layer, resolve_vessel_image, vessel_repository
+from slipway.images.vessel_image import resolve_vessel_image, vessel_repository
 from slipway.request import build_request
 from tests.harness.dockerd import Dockerd
 from tests.harness.registry import Registry
@@ -39,12 +39,12 @@ def test_a_vessel_of_the_ml_variant_imports_its_packages(tmp_path: Path, registr
     client = dockerd.client()
     try:
         opts = BuildOptions(base_image=vessel_image, pip_args="--no-index", wheels_dir=project / "wheels")
-        rows = run(project, reg, client, CiSettings(repository=repo, variants=["ml"], build=opts))
-        variant_ref = f"{registry.host}/{repo}:{rows[0].tag}"
+        # the image step builds the variant and the vessel layer over it (the base has Debian's Jupyter)
+        rows = run(project, reg, client, CiSettings(repository=repo, variants=["ml"], build=opts, vessels=True,
+                                                    vessel_jupyter=""))
+        assert rows[0].action == "pushed + vessel"
         vessel_ref = resolve_vessel_image("ml", project_dir=project, registry_host=registry.host, repository=repo)
         assert vessel_ref == f"{registry.host}/{vessel_repository(repo)}:{rows[0].tag}"
-        build_vessel_layer(client, variant_ref, vessel_ref, jupyter="")  # the base has Debian's Jupyter
-        push(client, f"{registry.host}/{vessel_repository(repo)}", rows[0].tag, None)
     finally:
         client.close()
     assert resolve_vessel_image("ml", project_dir=project, registry_host=registry.host, repository=repo,

@@ -52,6 +52,9 @@ class CiSettings:
     commit: str = ""
     push: bool = True
     build: BuildOptions = field(default_factory=BuildOptions)
+    # also build the thin vessel layer (sshd, Jupyter) over each built variant: <repo>-vessel:<same tag>
+    vessels: bool = False
+    vessel_jupyter: str = "notebook"  # what pip adds when the variant lacks Jupyter ("": nothing)
 
 
 def _validate(s: CiSettings) -> None:
@@ -119,6 +122,17 @@ def run(project_dir: Path, registry: Registry, client: Any, s: CiSettings,
                 push(client, repo_ref, extra, registry.auth_config())
             action = "pushed"
             log(f"{name}: pushed {ref}")
+        if s.vessels:
+            from slipway.images.vessel_image import build_vessel_layer, vessel_repository
+
+            vrepo = vessel_repository(s.repository)
+            vref = f"{registry.host}/{vrepo}:{tag}"
+            log(f"{name}: building the vessel layer {vref}")
+            build_vessel_layer(client, ref, vref, jupyter=s.vessel_jupyter, pip_args=s.build.pip_args, log=log)
+            if s.push:
+                registry.prepare(vrepo)
+                push(client, f"{registry.host}/{vrepo}", tag, registry.auth_config())
+            action += " + vessel"
         rows.append(Row(name, h[:TAG_LENGTH], tag, action, share + time.monotonic() - t0))
     return rows
 

@@ -41,11 +41,13 @@ def images() -> None:
 @click.option("--main-branch", default="main", show_default=True)
 @click.option("--commit", envvar="SLIPWAY_COMMIT", default="")
 @click.option("--no-push", is_flag=True)
+@click.option("--vessels", is_flag=True, help="Also build each built variant's vessel layer (sshd, Jupyter): "
+                                              "<repository>-vessel:<same tag>, what `-e image=<variant>` launches.")
 @click.option("--json", "as_json", is_flag=True)
 def ci(project_dir: Path, registry: str, repository: str, endpoint_url: str | None, variants: tuple[str, ...],
        python: str | None, machine: str | None, dockerfile: Path | None, base_image: str | None, pip_args: str,
        wheels_dir: Path | None, ca_bundle: Path | None, force: bool, salt: str, branch: str, main_branch: str,
-       commit: str, no_push: bool, as_json: bool) -> None:
+       commit: str, no_push: bool, vessels: bool, as_json: bool) -> None:
     """Build and push each variant whose hash tag the registry lacks; print a table."""
     import docker
 
@@ -54,7 +56,8 @@ def ci(project_dir: Path, registry: str, repository: str, endpoint_url: str | No
                             username=os.environ.get("SLIPWAY_REGISTRY_USERNAME"),
                             password=os.environ.get("SLIPWAY_REGISTRY_PASSWORD"))
         settings = CiSettings(repository, variants, python, machine, force, salt, branch, main_branch, commit,
-                              not no_push, BuildOptions(dockerfile, base_image, pip_args, wheels_dir, ca_bundle))
+                              not no_push, BuildOptions(dockerfile, base_image, pip_args, wheels_dir, ca_bundle),
+                              vessels=vessels)
         client = docker.from_env(timeout=600)
         rows = run(project_dir, reg, client, settings, log=lambda m: click.echo(m, err=True))
     except SlipwayError as exc:
