@@ -104,7 +104,7 @@ def scenarios(molecule_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
     runner = Runner(molecule_env, tmp_path_factory.mktemp("molecule-logs"))
     # slowest first, so the pool stays busy
     order = ["kvm_host", "prometheus", "docker_engine", "nvidia_container_toolkit", "tailscale",
-             "dcgm_exporter", "node_exporter", "nvidia_driver"]
+             "dcgm_exporter", "slipway_server", "node_exporter", "nvidia_driver"]
     # only the scenarios the selected tests need (e.g. `-k kvm_host` runs one)
     needs = {"test_tailscale_never_logs_the_auth_key": set(PLAN_ROLES) & {"tailscale"},
              "test_check_mode_plans_are_shown": set(PLAN_ROLES)}
@@ -121,7 +121,7 @@ def scenarios(molecule_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
 
 def test_every_role_has_a_scenario() -> None:
     assert role_names() == sorted(["dcgm_exporter", "docker_engine", "kvm_host", "node_exporter", "nvidia_container_toolkit",
-                                   "nvidia_driver", "prometheus", "tailscale"])
+                                   "nvidia_driver", "prometheus", "slipway_server", "tailscale"])
 
 
 @pytest.mark.slow
