@@ -168,3 +168,17 @@ def test_cli_check_lists_and_ended_vessels(play: Any) -> None:
                    capture_output=True)
     ended = subprocess.run([slipway, "vessels", "list", "--all"], env=env, capture_output=True, text=True, check=True)
     assert "ENDED" in ended.stdout and "done for today" in ended.stdout and "stopped" in ended.stdout
+
+
+def test_a_private_key_given_as_the_public_key_is_refused_and_never_echoed(play: Any, tmp_path: Path) -> None:
+    key = tmp_path / "oops"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    private = key.read_text()
+    body = "".join(private.splitlines()[1:-1])  # the secret part, without the BEGIN/END lines
+    vars_file = tmp_path / "oops.yml"
+    vars_file.write_text(json.dumps({"ssh_public_key": private}))
+    out = play("launch_vessel.yml", "-vvvv", "-e", "vessel=pk-1", "-e", f"@{vars_file}")
+    assert out.returncode != 0 and "ssh_public_key: not an OpenSSH public key line" in out.stdout
+    text = out.stdout + out.stderr
+    assert body[:40] not in text and body[-40:] not in text
+    assert Ledger(play.ledger_url).vessels(active=False) == []
