@@ -96,3 +96,63 @@ def test_a_full_ledger_disk_after_the_reservation_is_repaired_by_the_next_reconc
         assert svc.launch(req(name="v2")).vessel["state"] == "running"
         led.close()
         svc.ledger.close()
+
+
+LAUNCHER = """
+import sys, time
+from pathlib import Path
+from slipway.config import Settings
+from slipway.ledger import Ledger
+from slipway.vessels import VesselService
+from tests.unit.test_launch import HOSTS, FakeEngine, FakeSsh, FakeTailscale, req
+
+url, step, flag, data = sys.argv[1:5]
+
+
+class Hanging(FakeEngine):
+    def _maybe_fail(self, what: str) -> None:
+        super()._maybe_fail(what)
+        if what == step:
+            Path(flag).write_text(what)
+            time.sleep(600)  # killed here
+
+
+log: list[str] = []
+led = Ledger(url)
+led.sync_hosts(HOSTS)
+engine = Hanging(log)
+svc = VesselService(Settings(data_dir=Path(data)), ledger=led, engine_factory=lambda u, h: engine,
+                    tailscale_factory=lambda s: FakeTailscale(log), ssh=FakeSsh(log))
+svc.launch(req(name="v1"))
+"""
+
+
+@pytest.mark.parametrize("step", ["create", "start", "wait"],
+                         ids=["after-the-reservation", "after-create", "after-start"])
+def test_a_launcher_killed_at_each_step_is_rolled_back_by_reconcile(tmp_path: Path, step: str) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    flag = tmp_path / "reached"
+    repo = Path(__file__).resolve().parents[2]
+    p = subprocess.Popen([sys.executable, "-c", LAUNCHER, url, step, str(flag), str(tmp_path / "data")], cwd=repo,
+                         env={**os.environ, "PYTHONPATH": str(repo)})
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert p.poll() is None and time.monotonic() < deadline, "the launcher never reached its step"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    led = Ledger(url)
+    v = led.vessel("v1")
+    assert v is not None and v.state == "starting" and led.allocations()["cpus"]
+    svc, _engine = service(url, tmp_path / "home", tmp_path / "data", [])
+    assert svc.reconcile_fleet() == []  # the lease is still live: it might be a launch in progress
+    later = svc.reconcile_fleet(now=utcnow() + timedelta(minutes=10))
+    assert [(r.vessel, r.action) for r in later] == [("v1", "mark failed, release")]
+    assert led.allocations() == {"gpus": [], "cpus": [], "ports": []}
+    led.close()
+    svc.ledger.close()
