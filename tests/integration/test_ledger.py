@@ -103,3 +103,43 @@ def test_64_concurrent_launches_never_double_book(ledger_url: str) -> None:
         assert sum(v.memory_mib for v in active if v.host == h.name) <= h.memory_mib
     alloc = led.allocations()
     assert sorted(g for g, _ in alloc["gpus"]) == sorted(gpus)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_one_statement_reservation_follows_the_schedulers_rule(postgres: object, seed: int) -> None:
+    """On PostgreSQL the reservation is one SQL statement; it must choose exactly what the pure scheduler
+    (slipway.scheduler.place) chooses: host, GPUs (NUMA), CPUs (NUMA), on a fleet that fills up."""
+    from slipway.scheduler import place
+    from tests.harness.postgres import fresh_database
+
+    rnd = random.Random(seed)
+    url = fresh_database(postgres, f"cte_{seed}_{rnd.randrange(10**6)}")  # type: ignore[arg-type]
+    led = Ledger(url)
+    hosts = []
+    for h in range(rnd.randint(2, 5)):
+        nodes = rnd.choice([1, 2])
+        hosts.append(HostSpec(f"h{h}", rnd.choice(["a100", "rtx"]), "unix:///x", f"10.1.0.{h}",
+                              cpus=rnd.choice([4, 8, 16]), memory_mib=rnd.choice([16, 32, 64]) * 1024,
+                              numa_nodes=nodes, gpus=tuple(GpuSpec(i, f"G{seed}-{h}-{i}", numa_node=rnd.randrange(nodes))
+                                                          for i in range(rnd.choice([0, 2, 4, 8])))))
+    led.sync_hosts(hosts)
+    checked = 0
+    for i in range(25):
+        req = VesselRequest(f"v{i}", "alice", gpus=rnd.choice([0, 1, 1, 2, 3]), cpus=rnd.choice([1, 2, 3]),
+                            memory_mib=rnd.choice([1024, 4096]), queue=rnd.choice(["any", "a100", "rtx"]))
+        try:
+            want = place(req, led.host_states())
+        except (PlacementError, ValidationError):
+            want = None
+        with led.write() as conn:
+            got = led._reserve_one_statement(conn, req, "alice", 2, {}, 60)
+        if want is None:
+            assert got is None, (req, got)
+            continue
+        assert got is not None, (req, want)
+        assert (got.host, got.gpu_uuids, got.cpuset) == (want.host, want.gpu_uuids, want.cpuset), req
+        checked += 1
+        if rnd.random() < 0.25:
+            led.release(got.name, "alice", state="stopped", reason="test")
+    assert checked >= 3
+    led.close()

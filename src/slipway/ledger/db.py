@@ -64,6 +64,10 @@ def _actor_columns(actor: Actor | str) -> dict[str, Any]:
     return {"actor": str(actor)[:64]}
 
 
+class LedgerConflict(LedgerError):
+    """A transaction lost a race the database detected (a deadlock): nothing was changed; try again."""
+
+
 class Db:
     """Connection, transactions and events; the aggregates (hosts, reservations, ...) build on it."""
 
@@ -118,7 +122,8 @@ class Db:
                 with conn.begin():
                     yield conn
         except OperationalError as exc:
-            raise LedgerError(self._why(exc)) from None
+            why = self._why(exc)
+            raise (LedgerConflict if "deadlock" in why else LedgerError)(why) from None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
