@@ -132,6 +132,33 @@ class HostsMixin(Db):
                                  free_cpu_count=r[3] - cpus.get(hid, 0)))
         return out
 
+    def fit_candidates(self, conn: Connection, *, queue: str, gpus: int, cpus: int, memory_mib: int,
+                       limit: int = 4) -> list[str]:
+        """The hosts that can take the request now, best fit first (the scheduler's ``rank`` key, in SQL):
+        a reservation on a large fleet looks at a few rows, not at every host."""
+        vg = t.vessel_gpus
+        gfree = (select(t.gpus.c.host_id, func.count().label("free"))
+                 .select_from(t.gpus.outerjoin(vg, (vg.c.gpu_id == t.gpus.c.id) & vg.c.held.is_not(None)))
+                 .where(vg.c.gpu_id.is_(None)).group_by(t.gpus.c.host_id).subquery())
+        cused = (select(t.cpu_allocations.c.host_id, func.count().label("used"))
+                 .group_by(t.cpu_allocations.c.host_id).subquery())
+        mused = (select(t.vessels.c.host_id, func.sum(t.vessels.c.memory_mib).label("used"))
+                 .where(t.vessels.c.state.in_(ACTIVE_STATES)).group_by(t.vessels.c.host_id).subquery())
+        free_g = func.coalesce(gfree.c.free, 0)
+        free_c = t.hosts.c.cpus - func.coalesce(cused.c.used, 0)
+        free_m = t.hosts.c.memory_mib - func.coalesce(mused.c.used, 0)
+        q = (select(t.hosts.c.name)
+             .select_from(t.hosts.outerjoin(gfree, gfree.c.host_id == t.hosts.c.id)
+                          .outerjoin(cused, cused.c.host_id == t.hosts.c.id)
+                          .outerjoin(mused, mused.c.host_id == t.hosts.c.id))
+             .where(t.hosts.c.enabled.is_(True), free_g >= gpus, free_c >= cpus, free_m >= memory_mib)
+             .order_by(free_g - gpus, free_c - cpus, free_m - memory_mib,
+                       t.hosts.c.name.collate("C") if self.dialect == "postgresql" else t.hosts.c.name)
+             .limit(limit))  # ties by name in code-point order, as Python sorts
+        if queue != "any":
+            q = q.where(t.hosts.c.queue == queue)
+        return [r[0] for r in conn.execute(q)]
+
     def host_states(self, conn: Connection | None = None, host_ids: Sequence[int] | None = None
                     ) -> list[HostState]:
         """Capacity and the free GPU/CPU slots now, for every host (or the given ones)."""

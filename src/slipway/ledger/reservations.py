@@ -25,7 +25,7 @@ from slipway.ledger.hosts import HostsMixin
 from slipway.ledger.models import Vessel
 from slipway.ledger.vessels import ACTIVE_STATES, VesselsMixin
 from slipway.request import VesselRequest
-from slipway.scheduler import HostState, Placement, place_ranked
+from slipway.scheduler import HostState, Placement, place_on, place_ranked
 
 LEASE_SECONDS = 120.0
 
@@ -102,7 +102,6 @@ class ReservationsMixin(HostsMixin, VesselsMixin):
     def _reserve(self, conn: Connection, req: VesselRequest, actor: Actor | str, nports: int,
                  blocked: Mapping[str, Collection[int]], lease_seconds: float) -> Vessel:
         self._check_name(conn, req)
-        summaries = self.host_summaries(conn)
         taken: dict[str, list[int]] = {}
         busy: list[str] = []
 
@@ -120,12 +119,21 @@ class ReservationsMixin(HostsMixin, VesselsMixin):
             taken[name] = free
             return state
 
-        try:
-            p = place_ranked(req, summaries, lambda name: detail(name, wait=self.dialect != "postgresql"))
-        except PlacementError:
-            if not busy:
-                raise
-            p = place_ranked(req, summaries, lambda name: detail(name, wait=True))
+        p = None
+        # the few best-fitting hosts, ranked in SQL: if one of them takes it, the request was valid
+        for name in self.fit_candidates(conn, queue=req.queue, gpus=req.gpus, cpus=req.cpus,
+                                        memory_mib=req.memory_mib):
+            state = detail(name, wait=self.dialect != "postgresql")
+            if state is not None and (p := place_on(req, state)) is not None:
+                break
+        if p is None:  # the whole fleet: the exact placement, or why not, host by host
+            summaries = self.host_summaries(conn)
+            try:
+                p = place_ranked(req, summaries, lambda name: detail(name, wait=self.dialect != "postgresql"))
+            except PlacementError:
+                if not busy:
+                    raise
+                p = place_ranked(req, summaries, lambda name: detail(name, wait=True))
         hrow = self._host_row(conn, p.host)
         free_ports = taken[p.host]
         now = utcnow()

@@ -15,18 +15,23 @@ from __future__ import annotations
 RESERVE_SQL = r"""
 WITH
 held AS (SELECT gpu_id FROM vessel_gpus WHERE held IS NOT NULL),
+gcount AS (
+  SELECT g.host_id, count(*) FILTER (WHERE vg.gpu_id IS NULL) AS free
+  FROM gpus g LEFT JOIN vessel_gpus vg ON vg.gpu_id = g.id AND vg.held IS NOT NULL GROUP BY g.host_id),
+ccount AS (SELECT host_id, count(*) AS used FROM cpu_allocations GROUP BY host_id),
+mcount AS (
+  SELECT host_id, sum(memory_mib) AS used FROM vessels
+  WHERE state IN ('starting', 'running', 'stopping') GROUP BY host_id),
 counts AS (
   SELECT h.id, h.name, h.cpus, h.memory_mib, h.numa_nodes, h.address, h.port_min, h.port_max,
-         (SELECT count(*) FROM gpus g WHERE g.host_id = h.id AND g.id NOT IN (SELECT gpu_id FROM held)) AS free_g,
-         h.cpus - (SELECT count(*) FROM cpu_allocations ca WHERE ca.host_id = h.id) AS free_c,
-         h.memory_mib - COALESCE((SELECT sum(v.memory_mib) FROM vessels v
-                                  WHERE v.host_id = h.id AND v.state IN ('starting', 'running', 'stopping')), 0)
-           AS free_m
-  FROM hosts h
+         COALESCE(gc.free, 0) AS free_g, h.cpus - COALESCE(cc.used, 0) AS free_c,
+         h.memory_mib - COALESCE(mc.used, 0) AS free_m
+  FROM hosts h LEFT JOIN gcount gc ON gc.host_id = h.id LEFT JOIN ccount cc ON cc.host_id = h.id
+       LEFT JOIN mcount mc ON mc.host_id = h.id
   WHERE h.enabled AND (:queue = 'any' OR h.queue = :queue)),
 fits AS (
   SELECT * FROM counts WHERE free_g >= :gpus AND free_c >= :cpus AND free_m >= :memory
-  ORDER BY free_g - :gpus, free_c - :cpus, free_m - :memory, name LIMIT 1),
+  ORDER BY free_g - :gpus, free_c - :cpus, free_m - :memory, name COLLATE "C" LIMIT 1),
 locked AS (SELECT id FROM hosts WHERE id = (SELECT id FROM fits) FOR UPDATE SKIP LOCKED),
 best AS (SELECT fits.* FROM fits, locked WHERE fits.id = locked.id),
 free_g AS (
