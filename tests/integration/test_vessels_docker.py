@@ -47,6 +47,7 @@ def test_launch_ssh_jupyter_stop(make_service: Any, dockerd: Dockerd, vessel_ima
                                       "cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus.effective; "
                                       "echo $SLIPWAY_VESSEL; hostname; id -u")
     assert out.returncode == 0, out.stderr
+    assert len(out.stdout.split()) == 7, out.stdout
     user, homedir, owner, cpuset, name, hostname, uid = out.stdout.split()
     assert (user, homedir, owner, name) == ("alice", "/home/alice", "alice", "nb-1")
     assert cpuset == v["cpuset"]

@@ -30,7 +30,13 @@ fi
 # no password, but not locked: sshd refuses key logins to locked accounts
 command -v usermod >/dev/null 2>&1 && usermod -p '*' "$U" 2>/dev/null || true
 mkdir -p "$SLIPWAY_HOME"
-[ "$(stat -c %u "$SLIPWAY_HOME")" = "$(id -u "$U")" ] || chown "$U:$(id -g "$U")" "$SLIPWAY_HOME"
+# a home made under another uid (an older Slipway, a changed slipway_uid_base) becomes the user's, once:
+# the uid it was last given is noted in the home itself
+uid_now="$(id -u "$U")"
+if [ "$(cat "$SLIPWAY_HOME/.slipway-uid" 2>/dev/null)" != "$uid_now" ]; then
+  chown -R "$U:$(id -g "$U")" "$SLIPWAY_HOME"
+  echo "$uid_now" > "$SLIPWAY_HOME/.slipway-uid" && chown "$U:$(id -g "$U")" "$SLIPWAY_HOME/.slipway-uid"
+fi
 if [ "$U" != root ] && [ -d /etc/sudoers.d ]; then
   echo "$U ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/slipway-user && chmod 0440 /etc/sudoers.d/slipway-user
 fi
