@@ -15,6 +15,7 @@ import pytest
 
 from tests.harness.dockerd import Dockerd, ensure_vessel_image, start_dockerd
 from tests.harness.postgres import Postgres, fresh_database, start_postgres
+from tests.harness.prefect import PrefectServer, start_prefect
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,6 +44,14 @@ def dockerd(server_root: Path) -> Iterator[Dockerd]:
 @pytest.fixture(scope="session")
 def vessel_image(dockerd: Dockerd) -> str:
     return ensure_vessel_image(dockerd)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(server_root: Path) -> Iterator[PrefectServer]:
+    """One real Prefect server for the session (the cloud and the flows tests share it)."""
+    server = start_prefect(server_root)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

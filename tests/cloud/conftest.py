@@ -7,13 +7,9 @@ import copy
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.harness.prefect import PrefectServer, start_prefect
 
 # Importing prefect creates $PREFECT_HOME (~/.prefect): keep the client side of the tests out of the
 # real HOME, and let it talk to nobody unless a test points it at the test server.
@@ -22,13 +18,6 @@ atexit.register(shutil.rmtree, _CLIENT_HOME, True)
 os.environ["PREFECT_HOME"] = _CLIENT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # discard port: never an ephemeral server
-
-
-@pytest.fixture(scope="session")
-def prefect_server(server_root: Path) -> Iterator[PrefectServer]:
-    server = start_prefect(server_root)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.prefect import PrefectServer, start_prefect
+from tests.harness.prefect import PrefectServer
 
 # the client side of the tests stays out of the real HOME and talks to nobody unless pointed at the server
 _CLIENT_HOME = tempfile.mkdtemp(prefix="slipway-flows-client-")
@@ -24,13 +24,6 @@ os.environ["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # discard port: never 
 
 INFRA_ROLE = "arn:aws:iam::123456789012:role/slipway-test-ecs-infrastructure"
 REPO_URL = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/slipway/test/demo"
-
-
-@pytest.fixture(scope="session")
-def prefect_server(server_root: Path) -> Iterator[PrefectServer]:
-    server = start_prefect(server_root)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -50,17 +50,19 @@ WEBHOOK_SIGNATURE = "webhook-signature"  # the permission the mounted commit-run
 STATUS = {ValidationError: 422, PlacementError: 409, PermissionDenied: 403, NotFound: 404, Unauthenticated: 401}
 
 
-def needs(permission: str) -> Callable[[Request], Actor]:
-    """The dependency a route declares: authenticates the caller and checks ``permission``."""
+def needs(permission: str, *, cookie: bool = False, name: str = "needs") -> Callable[[Request], Actor]:
+    """The dependency a route declares: authenticates the caller and checks ``permission``.
+
+    ``cookie``: a browser's session cookie counts as credentials (the web pages)."""
 
     def dependency(request: Request) -> Actor:
-        actor = authenticate(request)
+        actor = authenticate(request, cookie=True) if cookie else authenticate(request)
         require(actor, permission)
         request.state.actor = actor
         return actor
 
     dependency.permission = permission  # type: ignore[attr-defined]
-    dependency.__name__ = f"needs_{permission.replace(':', '_')}"
+    dependency.__name__ = f"{name}_{permission.replace(':', '_')}"
     return dependency
 
 

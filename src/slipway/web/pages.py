@@ -37,20 +37,10 @@ GPU_METRICS = ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED")
 
 
 def page_needs(permission: str) -> Any:
-    """Like :func:`slipway.server.app.needs`, but a browser's session cookie counts as credentials."""
-    from slipway.server.app import authenticate
+    """:func:`slipway.server.app.needs` with a browser's session cookie as credentials."""
+    from slipway.server.app import needs
 
-    def dependency(request: Request) -> Actor:
-        actor = authenticate(request, cookie=True)
-        from slipway.auth.roles import require
-
-        require(actor, permission)
-        request.state.actor = actor
-        return actor
-
-    dependency.permission = permission  # type: ignore[attr-defined]
-    dependency.__name__ = f"page_needs_{permission.replace(':', '_')}"
-    return dependency
+    return needs(permission, cookie=True, name="page_needs")
 
 
 PageFleet = Annotated[Actor, Depends(page_needs(FLEET_READ))]
